@@ -1,0 +1,40 @@
+// Read-only memory maps of input files. Inputs are opened O_RDONLY and mapped PROT_READ: nothing
+// we do can modify them.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/error.h"
+
+namespace mc::io {
+
+class MappedFile {
+ public:
+  // Maps the whole file (empty files give an empty span).
+  static Result<std::shared_ptr<const MappedFile>> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Hint the kernel that [offset, offset+n) will be read sequentially soon.
+  void will_need(size_t offset, size_t n) const;
+
+ private:
+  MappedFile() = default;
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+using MappedFilePtr = std::shared_ptr<const MappedFile>;
+
+// Reads a whole (small) file into a string: configs, tokenizer files.
+Result<std::string> read_text_file(const std::string& path, size_t max_bytes = size_t(1) << 30);
+
+}  // namespace mc::io

@@ -1,0 +1,194 @@
+#include "io/output.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace mc::io {
+
+namespace {
+Error os_error(const fs::path& path, std::string_view what, int err = errno) {
+  Error e = make_error(err == ENOSPC   ? ErrorCode::NoSpace
+                       : err == ENOENT ? ErrorCode::NotFound
+                                       : ErrorCode::Io,
+                       "{}: {}", what, std::strerror(err));
+  e.path = path.string();
+  if (err == ENOSPC) e.hint = "free some disk space or write the output elsewhere (-o)";
+  return e;
+}
+
+void remove_quietly(const fs::path& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+}
+}  // namespace
+
+Result<uint64_t> free_bytes(const fs::path& dir) {
+  struct statvfs s {};
+  if (statvfs(dir.c_str(), &s) != 0) return os_error(dir, "cannot stat file system");
+  return uint64_t(s.f_bavail) * uint64_t(s.f_frsize);
+}
+
+Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_dir, bool force,
+                                           uint64_t expected_bytes) {
+  PendingOutput out;
+  out.final_ = fs::absolute(final_path).lexically_normal();
+  if (out.final_.filename().empty()) out.final_ = out.final_.parent_path();
+  out.is_dir_ = is_dir;
+  out.force_ = force;
+  std::error_code ec;
+  if (fs::exists(out.final_, ec) && !force) {
+    Error e = make_error(ErrorCode::Exists, "output already exists");
+    e.path = final_path.string();
+    e.hint = "pass --force to replace it, or choose another -o";
+    return e;
+  }
+  const fs::path parent = out.final_.parent_path();
+  fs::create_directories(parent, ec);
+  if (ec) {
+    Error e = make_error(ErrorCode::Io, "cannot create directory: {}", ec.message());
+    e.path = parent.string();
+    return e;
+  }
+  auto free = MC_TRY(free_bytes(parent));
+  const uint64_t need = expected_bytes + expected_bytes / 100 + (1u << 20);
+  if (free < need) {
+    Error e = make_error(ErrorCode::NoSpace, "the output needs about {} MB, {} MB are free",
+                         need >> 20, free >> 20);
+    e.path = parent.string();
+    e.hint = "free some disk space or write the output elsewhere (-o)";
+    return e;
+  }
+  out.tmp_ = parent / ("." + out.final_.filename().string() + ".mc-tmp-" + std::to_string(getpid()));
+  remove_quietly(out.tmp_);
+  if (is_dir) {
+    fs::create_directory(out.tmp_, ec);
+    if (ec) {
+      Error e = make_error(ErrorCode::Io, "cannot create directory: {}", ec.message());
+      e.path = out.tmp_.string();
+      return e;
+    }
+  }
+  return out;
+}
+
+PendingOutput::PendingOutput(PendingOutput&& o) noexcept
+    : final_(std::move(o.final_)), tmp_(std::move(o.tmp_)), is_dir_(o.is_dir_), force_(o.force_),
+      committed_(o.committed_) {
+  o.committed_ = true;
+}
+
+PendingOutput& PendingOutput::operator=(PendingOutput&& o) noexcept {
+  if (this != &o) {
+    if (!committed_ && !tmp_.empty()) remove_quietly(tmp_);
+    final_ = std::move(o.final_);
+    tmp_ = std::move(o.tmp_);
+    is_dir_ = o.is_dir_;
+    force_ = o.force_;
+    committed_ = o.committed_;
+    o.committed_ = true;
+  }
+  return *this;
+}
+
+PendingOutput::~PendingOutput() {
+  if (!committed_ && !tmp_.empty()) remove_quietly(tmp_);
+}
+
+Status PendingOutput::commit() {
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(final_, ec)) {
+    if (!force_) {
+      Error e = make_error(ErrorCode::Exists, "output appeared while we were writing it");
+      e.path = final_.string();
+      return e;
+    }
+    // Move the old output aside first so the final path always holds a complete model.
+    old = final_.parent_path() / ("." + final_.filename().string() + ".mc-old-" + std::to_string(getpid()));
+    remove_quietly(old);
+    fs::rename(final_, old, ec);
+    if (ec) return os_error(final_, "cannot move the old output aside", ec.value());
+  }
+  fs::rename(tmp_, final_, ec);
+  if (ec) return os_error(final_, "cannot rename the finished output into place", ec.value());
+  committed_ = true;
+  if (!old.empty()) remove_quietly(old);
+  // Make the rename durable.
+  int dfd = ::open(final_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+Result<OutFile> OutFile::create(const fs::path& path, uint64_t size) {
+  OutFile f;
+  f.path_ = path;
+  f.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (f.fd_ < 0) return os_error(path, "cannot create");
+  if (size > 0) {
+    const int rc = posix_fallocate(f.fd_, 0, off_t(size));
+    if (rc == ENOSPC) return os_error(path, "cannot reserve space", rc);
+    if (rc != 0 && ftruncate(f.fd_, off_t(size)) != 0) return os_error(path, "cannot size");
+  }
+  return f;
+}
+
+OutFile::OutFile(OutFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+OutFile& OutFile::operator=(OutFile&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+OutFile::~OutFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status OutFile::pwrite(uint64_t offset, std::span<const std::byte> data) const {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, off_t(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Error e = os_error(path_, "write failed");
+      e.offset = offset + done;
+      return e;
+    }
+    done += size_t(n);
+  }
+  return {};
+}
+
+Status OutFile::close() {
+  if (fd_ < 0) return {};
+  if (fdatasync(fd_) != 0) return os_error(path_, "fsync failed");
+  const int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) return os_error(path_, "close failed");
+  return {};
+}
+
+Status write_small_file(const fs::path& path, std::string_view content) {
+  auto f = MC_TRY(OutFile::create(path, 0));
+  MC_CHECK(f.pwrite(0, std::as_bytes(std::span(content.data(), content.size()))));
+  return f.close();
+}
+
+Status copy_file(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  if (ec) return os_error(from, "cannot copy to " + to.string(), ec.value());
+  return {};
+}
+
+}  // namespace mc::io

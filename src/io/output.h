@@ -1,0 +1,65 @@
+// Safe outputs: everything is written under a temporary sibling of the final path and renamed
+// into place only after it was written and validated. A crash, kill or full disk leaves at most
+// a ".name.mc-tmp-PID" sibling, never something that looks like a finished model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+
+#include "core/error.h"
+
+namespace mc::io {
+
+namespace fs = std::filesystem;
+
+class PendingOutput {
+ public:
+  // Starts an output at `final_path`. Fails with Exists if it exists and !force, with NoSpace if
+  // the file system has less than `expected_bytes` (+1%) free. For a directory output the temp
+  // directory is created.
+  static Result<PendingOutput> begin(const fs::path& final_path, bool is_dir, bool force,
+                                     uint64_t expected_bytes);
+  PendingOutput(PendingOutput&&) noexcept;
+  PendingOutput& operator=(PendingOutput&&) noexcept;
+  PendingOutput(const PendingOutput&) = delete;
+  ~PendingOutput();  // removes the temporary unless committed
+
+  const fs::path& tmp_path() const { return tmp_; }
+  const fs::path& final_path() const { return final_; }
+  // fsyncs and renames the temporary into place (replacing an old output when forced).
+  Status commit();
+
+ private:
+  PendingOutput() = default;
+  fs::path final_, tmp_;
+  bool is_dir_ = false, force_ = false, committed_ = false;
+};
+
+// A file written with positional writes from several threads.
+class OutFile {
+ public:
+  static Result<OutFile> create(const fs::path& path, uint64_t size);  // preallocates `size`
+  OutFile(OutFile&&) noexcept;
+  OutFile& operator=(OutFile&&) noexcept;
+  OutFile(const OutFile&) = delete;
+  ~OutFile();
+  Status pwrite(uint64_t offset, std::span<const std::byte> data) const;  // thread-safe
+  Status close();  // fsync + close
+  const fs::path& path() const { return path_; }
+
+ private:
+  OutFile() = default;
+  int fd_ = -1;
+  fs::path path_;
+};
+
+// Writes a small file in one go (configs, index json) with an fsync.
+Status write_small_file(const fs::path& path, std::string_view content);
+// Copies a file (tokenizer files carried through).
+Status copy_file(const fs::path& from, const fs::path& to);
+// Free bytes on the file system that holds `dir`.
+Result<uint64_t> free_bytes(const fs::path& dir);
+
+}  // namespace mc::io

@@ -1,0 +1,63 @@
+#include "testutil.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+namespace mc::test {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() /
+          ("mc-test-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!std::getenv("MC_KEEP_TEST_FILES")) fs::remove_all(path_, ec);
+}
+
+fs::path repo_root() { return fs::current_path(); }
+
+std::optional<fs::path> fixture(const std::string& rel) {
+  fs::path p = repo_root() / ".." / "shared" / "fixtures" / rel;
+  if (const char* env = std::getenv("MC_FIXTURES")) p = fs::path(env) / rel;
+  std::error_code ec;
+  if (fs::exists(p, ec)) return p;
+  return std::nullopt;
+}
+
+int run_command(const std::string& cmd, std::string* out) {
+  std::string full = cmd + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return -1;
+  std::array<char, 4096> buf{};
+  std::string acc;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) acc.append(buf.data(), n);
+  const int rc = pclose(p);
+  if (out) *out = std::move(acc);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+bool have_torch() {
+  static const bool ok = run_command("/usr/bin/python3 -c 'import torch, numpy'") == 0;
+  return ok;
+}
+
+int run_python(const std::string& script_and_args, std::string* out) {
+  return run_command("/usr/bin/python3 " + (repo_root() / "tests" / "py").string() + "/" +
+                         script_and_args,
+                     out);
+}
+
+fs::path modelconvert_binary() {
+  if (const char* env = std::getenv("MC_BINARY")) return env;
+  return repo_root() / "build" / "modelconvert";
+}
+
+}  // namespace mc::test

@@ -1,0 +1,40 @@
+// Shared helpers for the unit and interop tests.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace mc::test {
+
+namespace fs = std::filesystem;
+
+// A fresh temporary directory removed at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& s) const { return path_ / s; }
+
+ private:
+  fs::path path_;
+};
+
+// Repository root (tests run with it as the working directory).
+fs::path repo_root();
+// ../shared/fixtures/<rel> if present, else nullopt (callers GTEST_SKIP with a message).
+std::optional<fs::path> fixture(const std::string& rel);
+// /usr/bin/python3 with torch importable? (interop tests skip when not).
+bool have_torch();
+// Runs `/usr/bin/python3 tests/py/<script> args...`; returns its exit status, stdout in *out.
+int run_python(const std::string& script_and_args, std::string* out = nullptr);
+// Runs a shell command, capturing stdout+stderr.
+int run_command(const std::string& cmd, std::string* out = nullptr);
+// Path of the built modelconvert binary (MC_BINARY env, else build/modelconvert).
+fs::path modelconvert_binary();
+
+}  // namespace mc::test
+
+#define MC_SKIP_UNLESS_TORCH() \
+  do { if (!::mc::test::have_torch()) GTEST_SKIP() << "python3-torch not installed: interop test skipped"; } while (0)
