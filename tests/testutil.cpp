@@ -57,7 +57,7 @@ int run_python(const std::string& script_and_args, std::string* out) {
 
 fs::path modelconvert_binary() {
   if (const char* env = std::getenv("MC_BINARY")) return env;
-  return repo_root() / "build" / "modelconvert";
+  return MC_BINARY_PATH;
 }
 
 }  // namespace mc::test

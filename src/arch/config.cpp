@@ -1,0 +1,190 @@
+#include "arch/config.h"
+
+#include <array>
+
+namespace mc::arch {
+
+namespace {
+struct FamilyRow {
+  Family f;
+  std::string_view model_type;
+  std::string_view architecture;
+};
+constexpr std::array<FamilyRow, 5> kFamilies{{
+    {Family::Llama, "llama", "LlamaForCausalLM"},
+    {Family::Mistral, "mistral", "MistralForCausalLM"},
+    {Family::Qwen2, "qwen2", "Qwen2ForCausalLM"},
+    {Family::MiniCPM, "minicpm", "MiniCPMForCausalLM"},
+    {Family::GPT2, "gpt2", "GPT2LMHeadModel"},
+}};
+
+template <typename T>
+std::optional<T> get_opt(const ojson& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  try {
+    return it->get<T>();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+Error field_error(const char* key, std::string_view what) {
+  Error e = make_error(ErrorCode::Corrupt, "config.json: '{}' {}", key, what);
+  e.hint = "fix config.json or pass --model-type";
+  return e;
+}
+
+Result<int64_t> require_int(const ojson& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return field_error(key, "is missing");
+  if (!it->is_number_integer()) return field_error(key, "is not an integer");
+  const int64_t v = it->get<int64_t>();
+  if (v <= 0) return field_error(key, "must be positive");
+  return v;
+}
+}  // namespace
+
+std::string_view family_name(Family f) {
+  for (const auto& r : kFamilies)
+    if (r.f == f) return r.model_type;
+  return "unknown";
+}
+
+Family family_from_model_type(std::string_view mt) {
+  for (const auto& r : kFamilies)
+    if (r.model_type == mt) return r.f;
+  return Family::Unknown;
+}
+
+Result<ArchConfig> from_hf_config(const ojson& j) {
+  ArchConfig c;
+  if (!j.is_object()) return field_error("(root)", "is not a JSON object");
+  c.model_type = get_opt<std::string>(j, "model_type").value_or("");
+  if (auto a = j.find("architectures"); a != j.end() && a->is_array() && !a->empty() &&
+                                        (*a)[0].is_string())
+    c.architecture = (*a)[0].get<std::string>();
+  c.family = family_from_model_type(c.model_type);
+  if (c.family == Family::Unknown) {
+    for (const auto& r : kFamilies)
+      if (r.architecture == c.architecture) c.family = r.f;
+  }
+  c.torch_dtype = get_opt<std::string>(j, "torch_dtype").value_or(get_opt<std::string>(j, "dtype").value_or(""));
+  c.bos_token_id = get_opt<int64_t>(j, "bos_token_id");
+  c.pad_token_id = get_opt<int64_t>(j, "pad_token_id");
+  if (auto e = j.find("eos_token_id"); e != j.end()) {
+    if (e->is_number_integer()) c.eos_token_ids.push_back(e->get<int64_t>());
+    if (e->is_array())
+      for (const auto& v : *e)
+        if (v.is_number_integer()) c.eos_token_ids.push_back(v.get<int64_t>());
+  }
+  if (c.family == Family::Unknown) return c;
+
+  if (c.family == Family::GPT2) {
+    c.vocab_size = MC_TRY(require_int(j, "vocab_size"));
+    c.hidden_size = MC_TRY(require_int(j, "n_embd"));
+    c.num_layers = MC_TRY(require_int(j, "n_layer"));
+    c.num_heads = MC_TRY(require_int(j, "n_head"));
+    c.num_kv_heads = c.num_heads;
+    c.intermediate_size = get_opt<int64_t>(j, "n_inner").value_or(4 * c.hidden_size);
+    c.max_position = get_opt<int64_t>(j, "n_positions").value_or(1024);
+    c.norm_eps = get_opt<double>(j, "layer_norm_epsilon").value_or(1e-5);
+    c.hidden_act = get_opt<std::string>(j, "activation_function").value_or("gelu_new");
+    c.tie_word_embeddings = get_opt<bool>(j, "tie_word_embeddings").value_or(true);
+    c.qkv_bias = c.o_bias = c.mlp_bias = true;
+    c.head_dim = c.hidden_size / c.num_heads;
+    return c;
+  }
+
+  c.vocab_size = MC_TRY(require_int(j, "vocab_size"));
+  c.hidden_size = MC_TRY(require_int(j, "hidden_size"));
+  c.intermediate_size = MC_TRY(require_int(j, "intermediate_size"));
+  c.num_layers = MC_TRY(require_int(j, "num_hidden_layers"));
+  c.num_heads = MC_TRY(require_int(j, "num_attention_heads"));
+  c.num_kv_heads = get_opt<int64_t>(j, "num_key_value_heads").value_or(c.num_heads);
+  c.head_dim = get_opt<int64_t>(j, "head_dim").value_or(c.hidden_size / c.num_heads);
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
+    return field_error("num_key_value_heads", "must divide num_attention_heads");
+  c.max_position = get_opt<int64_t>(j, "max_position_embeddings").value_or(2048);
+  c.norm_eps = get_opt<double>(j, "rms_norm_eps").value_or(1e-6);
+  c.hidden_act = get_opt<std::string>(j, "hidden_act").value_or("silu");
+  c.rope_theta = get_opt<double>(j, "rope_theta").value_or(10000.0);
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object()) c.rope_scaling = *rs;
+  // transformers v5: rope_parameters {rope_type, rope_theta, ...}
+  if (auto rp = j.find("rope_parameters"); rp != j.end() && rp->is_object()) {
+    if (auto t = rp->find("rope_theta"); t != rp->end() && t->is_number()) c.rope_theta = t->get<double>();
+    auto type = rp->find("rope_type");
+    if (type != rp->end() && type->is_string() && type->get<std::string>() != "default") c.rope_scaling = *rp;
+  }
+  const bool tie_default = c.family == Family::MiniCPM;
+  c.tie_word_embeddings = get_opt<bool>(j, "tie_word_embeddings").value_or(tie_default);
+  c.mlp_bias = get_opt<bool>(j, "mlp_bias").value_or(false);
+  if (c.family == Family::Qwen2) {
+    c.qkv_bias = true;
+    if (get_opt<bool>(j, "use_sliding_window").value_or(false))
+      c.sliding_window = get_opt<int64_t>(j, "sliding_window");
+  } else {
+    c.qkv_bias = c.o_bias = get_opt<bool>(j, "attention_bias").value_or(false);
+  }
+  if (c.family == Family::Mistral) c.sliding_window = get_opt<int64_t>(j, "sliding_window");
+  if (c.family == Family::MiniCPM) {
+    c.scale_emb = get_opt<double>(j, "scale_emb").value_or(1.0);
+    c.scale_depth = get_opt<double>(j, "scale_depth").value_or(1.0);
+    c.dim_model_base = get_opt<double>(j, "dim_model_base").value_or(1.0);
+  }
+  return c;
+}
+
+ojson to_hf_config(const ArchConfig& c) {
+  ojson j = ojson::object();
+  std::string_view arch = c.architecture;
+  if (arch.empty())
+    for (const auto& r : kFamilies)
+      if (r.f == c.family) arch = r.architecture;
+  j["architectures"] = ojson::array({std::string(arch)});
+  j["model_type"] = std::string(family_name(c.family));
+  if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
+  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
+  if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
+  if (c.family == Family::GPT2) {
+    j["vocab_size"] = c.vocab_size;
+    j["n_embd"] = c.hidden_size;
+    j["n_layer"] = c.num_layers;
+    j["n_head"] = c.num_heads;
+    j["n_inner"] = c.intermediate_size;
+    j["n_positions"] = c.max_position;
+    j["layer_norm_epsilon"] = c.norm_eps;
+    j["activation_function"] = c.hidden_act;
+    j["tie_word_embeddings"] = c.tie_word_embeddings;
+  } else {
+    j["hidden_act"] = c.hidden_act;
+    j["hidden_size"] = c.hidden_size;
+    j["intermediate_size"] = c.intermediate_size;
+    j["max_position_embeddings"] = c.max_position;
+    j["num_attention_heads"] = c.num_heads;
+    j["num_hidden_layers"] = c.num_layers;
+    j["num_key_value_heads"] = c.num_kv_heads;
+    if (c.head_dim != c.hidden_size / c.num_heads) j["head_dim"] = c.head_dim;
+    j["rms_norm_eps"] = c.norm_eps;
+    j["rope_theta"] = c.rope_theta;
+    j["rope_scaling"] = c.rope_scaling;
+    j["tie_word_embeddings"] = c.tie_word_embeddings;
+    if (c.family == Family::Llama) {
+      j["attention_bias"] = c.qkv_bias;
+      j["mlp_bias"] = c.mlp_bias;
+    }
+    if (c.family == Family::Mistral || c.family == Family::Qwen2) {
+      if (c.sliding_window) j["sliding_window"] = *c.sliding_window; else j["sliding_window"] = nullptr;
+    }
+    if (c.family == Family::MiniCPM) {
+      j["scale_emb"] = c.scale_emb;
+      j["scale_depth"] = c.scale_depth;
+      j["dim_model_base"] = c.dim_model_base;
+    }
+    j["vocab_size"] = c.vocab_size;
+  }
+  if (!c.torch_dtype.empty()) j["torch_dtype"] = c.torch_dtype;
+  return j;
+}
+
+}  // namespace mc::arch

@@ -1,0 +1,60 @@
+// ArchConfig: the hyper-parameters of a decoder-only LLM, normalised from an HF config.json
+// (formats.md §11.1) so that transforms, GGUF metadata and the runtime read one struct.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/model.h"
+
+namespace mc::arch {
+
+enum class Family { Llama, Mistral, Qwen2, MiniCPM, GPT2, Unknown };
+
+std::string_view family_name(Family f);  // "llama", "mistral", ...
+Family family_from_model_type(std::string_view model_type);
+
+struct ArchConfig {
+  Family family = Family::Unknown;
+  std::string model_type;        // as in config.json
+  std::string architecture;      // architectures[0], e.g. "LlamaForCausalLM"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;          // hidden/heads unless config says otherwise
+  int64_t max_position = 0;
+  double norm_eps = 1e-6;        // rms_norm_eps or layer_norm_epsilon
+  double rope_theta = 10000.0;
+  ojson rope_scaling;            // null or the dict as given
+  std::string hidden_act = "silu";
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;         // qwen2: always; llama: attention_bias
+  bool o_bias = false;           // llama attention_bias also biases o_proj
+  bool mlp_bias = false;
+  std::optional<int64_t> sliding_window;  // mistral / qwen2 when used
+  // MiniCPM muP factors (1 when absent).
+  double scale_emb = 1.0;
+  double scale_depth = 1.0;
+  double dim_model_base = 1.0;
+  std::optional<int64_t> bos_token_id, pad_token_id;
+  std::vector<int64_t> eos_token_ids;
+  std::string torch_dtype;       // "float16", "bfloat16", ... ("" if absent)
+
+  bool is_mup() const { return family == Family::MiniCPM; }
+};
+
+// Reads config.json (already parsed). Unknown model types give Family::Unknown, not an error;
+// missing required fields for a known family are an error naming the field.
+Result<ArchConfig> from_hf_config(const ojson& config);
+
+// Writes the fields of `c` back into an HF config.json for `c.family` (used by importers that
+// build a config from scratch: llama2.c, GGUF -> HF, Megatron -> HF).
+ojson to_hf_config(const ArchConfig& c);
+
+}  // namespace mc::arch
