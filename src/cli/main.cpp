@@ -1,1 +1,271 @@
-int main() { return 0; }
+// modelconvert command line: parses arguments, calls the API, prints tables or JSON.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <cstdio>
+#include <iostream>
+
+#include "api/modelconvert.h"
+
+namespace {
+
+using mc::ojson;
+
+// "2GB", "500MB", "1.5GiB", "1000" (bytes) -> bytes.
+std::optional<uint64_t> parse_size(std::string s) {
+  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  double v;
+  try {
+    v = std::stod(s.substr(0, i));
+  } catch (...) {
+    return std::nullopt;
+  }
+  const std::string unit = s.substr(i);
+  double mult;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KB") mult = 1e3;
+  else if (unit == "MB") mult = 1e6;
+  else if (unit == "GB") mult = 1e9;
+  else if (unit == "TB") mult = 1e12;
+  else if (unit == "KIB") mult = 1024.0;
+  else if (unit == "MIB") mult = 1024.0 * 1024;
+  else if (unit == "GIB") mult = 1024.0 * 1024 * 1024;
+  else return std::nullopt;
+  return uint64_t(v * mult);
+}
+
+int fail(const mc::Error& e, bool json) {
+  if (json)
+    std::cout << ojson{{"ok", false}, {"error", mc::api::error_json(e)}}.dump(2) << "\n";
+  else
+    std::cerr << "error: " << e.render() << "\n";
+  return mc::exit_code_for(e.code);
+}
+
+std::string human_bytes(uint64_t n) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = double(n);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+void print_inspect(const ojson& j) {
+  fmt::print("path:          {}\n", j.value("path", ""));
+  fmt::print("format:        {}\n", j.value("format", "?"));
+  if (!j.value("readable", false)) {
+    fmt::print("note:          {}\n", j.value("note", ""));
+    return;
+  }
+  if (j.contains("architecture")) fmt::print("architecture:  {}\n", j["architecture"].get<std::string>());
+  if (j.contains("hyper_parameters")) {
+    const auto& h = j["hyper_parameters"];
+    fmt::print("hyper-params:  layers {}, hidden {}, ffn {}, heads {} (kv {}), head_dim {}, vocab {}, tied {}\n",
+               h["num_layers"].get<int64_t>(), h["hidden_size"].get<int64_t>(),
+               h["intermediate_size"].get<int64_t>(), h["num_heads"].get<int64_t>(),
+               h["num_kv_heads"].get<int64_t>(), h["head_dim"].get<int64_t>(), h["vocab_size"].get<int64_t>(),
+               h["tie_word_embeddings"].get<bool>());
+  }
+  fmt::print("tensors:       {} ({} parameters, {})\n", j["tensors"].get<uint64_t>(),
+             j["parameters"].get<uint64_t>(), human_bytes(j["tensor_bytes"].get<uint64_t>()));
+  std::string dt;
+  for (auto it = j["dtypes"].begin(); it != j["dtypes"].end(); ++it)
+    dt += fmt::format("{}{} ({} params)", dt.empty() ? "" : ", ", it.key(), it.value().get<uint64_t>());
+  fmt::print("dtypes:        {}\n", dt);
+  if (j.contains("shards") && !j["shards"].empty()) {
+    std::string s;
+    for (const auto& f : j["shards"]) s += (s.empty() ? "" : ", ") + f.get<std::string>();
+    fmt::print("weight files:  {}\n", s);
+  }
+  std::string tok;
+  for (const auto& f : j["tokenizer_files"]) tok += (tok.empty() ? "" : ", ") + f.get<std::string>();
+  fmt::print("tokenizer:     {}\n", tok.empty() ? "(none)" : tok);
+  if (j.contains("targets")) {
+    std::string t;
+    for (const auto& f : j["targets"]) t += (t.empty() ? "" : ", ") + f.get<std::string>();
+    fmt::print("convertible to: {}\n", t);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"modelconvert: convert, quantize, validate and check LLM checkpoints"};
+  app.require_subcommand(1);
+  bool json = false;
+
+  // convert
+  mc::api::ConvertRequest req;
+  std::string input, out, dtype, max_shard, quant_config, fake_cfg, tokenizer;
+  auto* conv = app.add_subcommand("convert", "convert a model to another format");
+  conv->add_option("input", input, "model directory or file (or a config.json with --fake-weight)")->required();
+  conv->add_option("output_format", req.output_format, "target format (see `list formats`)")->required();
+  conv->add_option("-o,--output", out, "output path (default: derived from the input and the format)");
+  conv->add_option("--from", req.input_format, "input format (default: detected)");
+  conv->add_option("--dtype", dtype, "cast float weights: fp32 | fp16 | bf16");
+  conv->add_option("--model-type", req.model_type, "architecture (auto | llama | mistral | qwen2 | minicpm | gpt2)");
+  conv->add_option("--threads", req.threads, "worker threads (default: all cores)");
+  conv->add_option("--max-shard-size", max_shard, "largest weights file, e.g. 2GB (default 5GB)");
+  conv->add_option("--weights-format", req.weights_format, "hf output weights: safetensors | bin");
+  conv->add_option("--quant", req.quant, "quantization (see `list quantizations`)");
+  conv->add_option("--quant-config", quant_config, "format-specific quantization settings (JSON)");
+  conv->add_flag("--fake-weight", req.fake_weight, "replace the weights with fake ones (zeros by default)");
+  conv->add_option("--fake-weight-config", fake_cfg, "tensor shapes for --fake-weight (JSON or YAML)");
+  conv->add_option("--fake-weight-init", req.fake_weight_init, "zeros | random");
+  conv->add_option("--seed", req.seed, "seed for --fake-weight-init random");
+  conv->add_flag("--mup2llama", req.mup2llama, "fold MiniCPM muP scales into a plain Llama");
+  conv->add_option("--tokenizer", tokenizer, "tokenizer file to attach (llama2.c input)");
+  conv->add_flag("--force", req.force, "replace an existing output");
+  conv->add_flag("--quiet", req.quiet, "print nothing but errors");
+  conv->add_flag("--dry-run", req.dry_run, "plan only: print what would be written");
+  conv->add_flag("--json", json, "machine-readable result");
+
+  std::string path, from = "auto";
+  auto* insp = app.add_subcommand("inspect", "show format, architecture, dtypes, parameters, files");
+  insp->add_option("input", path, "model directory or file")->required();
+  insp->add_option("--from", from, "input format (default: detected)");
+  insp->add_flag("--json", json, "machine-readable output");
+
+  auto* val = app.add_subcommand("validate", "check a model's structure, sizes and metadata");
+  val->add_option("input", path, "model directory or file")->required();
+  val->add_option("--from", from, "input format (default: detected)");
+  val->add_flag("--json", json, "machine-readable output");
+
+  std::string what;
+  auto* list = app.add_subcommand("list", "list formats or quantizations");
+  list->add_option("what", what, "formats | quantizations")->required()->check(CLI::IsMember({"formats", "quantizations"}));
+  list->add_flag("--json", json, "machine-readable output");
+
+  auto* ver = app.add_subcommand("version", "print the version");
+  ver->add_flag("--json", json, "machine-readable output");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*conv) {
+    req.input = input;
+    if (!out.empty()) req.output = out;
+    if (!dtype.empty()) {
+      auto d = mc::dtype_from_name(dtype);
+      if (!d) {
+        mc::Error e = mc::make_error(mc::ErrorCode::InvalidArgument, "unknown --dtype '{}'", dtype);
+        e.hint = "use fp32, fp16 or bf16";
+        return fail(e, json);
+      }
+      req.dtype = d;
+    }
+    if (!max_shard.empty()) {
+      auto s = parse_size(max_shard);
+      if (!s || *s == 0) {
+        mc::Error e = mc::make_error(mc::ErrorCode::InvalidArgument, "cannot read --max-shard-size '{}'", max_shard);
+        e.hint = "write it like 2GB, 500MB or 1GiB";
+        return fail(e, json);
+      }
+      req.max_shard_bytes = *s;
+    }
+    if (!quant_config.empty()) {
+      req.quant_config = ojson::parse(quant_config, nullptr, false);
+      if (req.quant_config.is_discarded()) {
+        mc::Error e = mc::make_error(mc::ErrorCode::InvalidArgument, "--quant-config is not valid JSON");
+        return fail(e, json);
+      }
+    }
+    if (!fake_cfg.empty()) req.fake_weight_config = fake_cfg;
+    if (!tokenizer.empty()) req.tokenizer = tokenizer;
+    const bool tty = isatty(STDERR_FILENO);
+    if (!req.quiet && !json && tty) {
+      req.progress = [last = std::make_shared<int>(-1)](uint64_t done, uint64_t total) {
+        const int pct = total ? int(done * 100 / total) : 100;
+        if (pct != *last) {
+          *last = pct;
+          std::fprintf(stderr, "\rwriting %3d%%", pct);
+        }
+      };
+    }
+    auto r = mc::api::convert(req);
+    if (req.progress) std::fprintf(stderr, "\r             \r");
+    if (!r) return fail(r.error(), json);
+    if (json) {
+      std::cout << r->to_json().dump(2) << "\n";
+    } else if (!req.quiet) {
+      if (r->dry_run)
+        fmt::print("would write {} tensors ({}) as {} to {}\n", r->tensors, human_bytes(r->tensor_bytes),
+                   r->output_format, r->output.string());
+      else
+        fmt::print("wrote {} ({} tensors, {}) in {:.2f} s -> {}\n", r->output_format, r->tensors,
+                   human_bytes(r->tensor_bytes), r->seconds, r->output.string());
+      for (const auto& w : r->validation.warnings) fmt::print("warning: {}\n", w);
+    }
+    return 0;
+  }
+  if (*insp) {
+    auto r = mc::api::inspect(path, from);
+    if (!r) return fail(r.error(), json);
+    if (json) {
+      std::cout << r->dump(2) << "\n";
+    } else {
+      print_inspect(*r);
+    }
+    return 0;
+  }
+  if (*val) {
+    auto r = mc::api::validate(path, from);
+    if (!r) return fail(r.error(), json);
+    if (json) {
+      ojson errs = ojson::array();
+      for (const auto& e : r->errors) errs.push_back(mc::api::error_json(e));
+      std::cout << ojson{{"ok", r->ok()}, {"format", r->format}, {"errors", errs}, {"warnings", r->warnings},
+                         {"info", r->info}}
+                       .dump(2)
+                << "\n";
+    } else {
+      for (const auto& e : r->errors) fmt::print("error: {}\n", e.render());
+      for (const auto& w : r->warnings) fmt::print("warning: {}\n", w);
+      fmt::print("{}: {} ({} errors, {} warnings)\n", path, r->ok() ? "OK" : "INVALID", r->errors.size(),
+                 r->warnings.size());
+    }
+    return r->ok() ? 0 : mc::exit_code_for(r->errors.front().code);
+  }
+  if (*list) {
+    if (what == "formats") {
+      auto rows = mc::api::list_formats();
+      if (json) {
+        ojson j = ojson::array();
+        for (const auto& r : rows)
+          j.push_back({{"id", r.id}, {"description", r.description}, {"read", r.readable},
+                       {"write", r.writable}, {"validate", r.validates}});
+        std::cout << j.dump(2) << "\n";
+      } else {
+        fmt::print("{:<12} {:<5} {:<5} {}\n", "format", "read", "write", "description");
+        for (const auto& r : rows)
+          fmt::print("{:<12} {:<5} {:<5} {}{}\n", r.id, r.readable ? "yes" : "-", r.writable ? "yes" : "-",
+                     r.description, r.readable || r.writable ? "" : " (not supported yet)");
+      }
+    } else {
+      auto rows = mc::api::list_quantizations();
+      if (json) {
+        ojson j = ojson::array();
+        for (const auto& r : rows) j.push_back({{"names", r.name}, {"formats", r.formats}, {"description", r.description}});
+        std::cout << j.dump(2) << "\n";
+      } else {
+        for (const auto& r : rows) fmt::print("{:<58} {:<8} {}\n", r.name, r.formats, r.description);
+      }
+    }
+    return 0;
+  }
+  if (*ver) {
+    if (json)
+      std::cout << ojson{{"version", std::string(mc::api::version())}, {"kernels", std::string(mc::cpu_kernel_name())}}.dump()
+                << "\n";
+    else
+      fmt::print("modelconvert {} ({} kernels)\n", mc::api::version(), mc::cpu_kernel_name());
+    return 0;
+  }
+  return 0;
+}

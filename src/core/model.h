@@ -32,6 +32,7 @@ struct Model {
   bool config_modified = false;
   TensorStore tensors;
   std::vector<ExtraFile> extra_files;
+  std::vector<std::string> weight_files;  // weight files read, relative to source_path (shards)
   // Names of tensors that share storage with another (tied), e.g. lm_head.weight -> embed.
   std::vector<std::pair<std::string, std::string>> tied;
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what modelconvert needs to build and to run its tests, from Debian packages and the
+# npm lock file. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev
+  libopenblas-dev zlib1g-dev libicu-dev
+  python3 python3-numpy python3-torch python3-sentencepiece
+  nodejs npm
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Interop clients (llama.cpp through node-llama-cpp, a second GGUF parser) from the lock file.
+if [ -f package-lock.json ] && [ "${MC_SKIP_NPM:-0}" != 1 ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi

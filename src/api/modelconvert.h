@@ -1,0 +1,37 @@
+// The public entry points of modelconvert (architecture.md "api/"). The CLI calls these and
+// nothing else. Each says what it costs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "converter/converter.h"
+
+namespace mc::api {
+
+using converter::ConvertReport;
+using converter::ConvertRequest;
+
+std::string_view version();  // "0.1.0"
+
+// Reads, transforms, writes to a temporary sibling, validates, renames into place.
+Result<ConvertReport> convert(const ConvertRequest& req);
+// Headers only; never reads tensor data.
+Result<ojson> inspect(const std::string& path, const std::string& input_format = "auto");
+// Static checks of a file or directory; reports every problem found.
+Result<formats::ValidationReport> validate(const std::string& path, const std::string& input_format = "auto");
+
+struct FormatRow {
+  std::string id, description;
+  bool readable, writable, validates;
+};
+std::vector<FormatRow> list_formats();
+struct QuantRow {
+  std::string name, formats, description;
+};
+std::vector<QuantRow> list_quantizations();
+
+// Error -> JSON object (for --json output).
+ojson error_json(const Error& e);
+
+}  // namespace mc::api

@@ -1,0 +1,265 @@
+#include "converter/converter.h"
+
+#include <map>
+
+#include "arch/config.h"
+#include "converter/pipeline_transforms.h"
+#include "formats/registry.h"
+#include "io/mapped_file.h"
+#include "io/output.h"
+
+namespace mc::converter {
+
+namespace {
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+fs::path strip_slash(fs::path p) {
+  if (p.filename().empty()) p = p.parent_path();
+  return p;
+}
+
+Error unsupported_engine(const formats::Engine& e, std::string_view what) {
+  Error err = make_error(ErrorCode::Unsupported, "{} '{}' is not supported yet", what, e.id);
+  err.hint = "run `modelconvert list formats` to see what can be read and written today";
+  return err;
+}
+
+// A config.json alone: a model with no tensors (for --fake-weight).
+Result<Model> read_config_only(const fs::path& p) {
+  Model m;
+  m.source_format = "config";
+  m.source_path = p.string();
+  m.config_text = MC_TRY(io::read_text_file(p.string(), 64u << 20));
+  m.config = ojson::parse(m.config_text, nullptr, false);
+  if (m.config.is_discarded() || !m.config.is_object()) {
+    Error e = make_error(ErrorCode::Corrupt, "not a JSON object");
+    e.path = p.string();
+    return e;
+  }
+  std::error_code ec;
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                           "special_tokens_map.json", "added_tokens.json", "generation_config.json",
+                           "vocab.json", "merges.txt", "chat_template.jinja"})
+    if (fs::is_regular_file(dir / name, ec)) m.extra_files.push_back({name, dir / name, std::nullopt});
+  return m;
+}
+
+}  // namespace
+
+ojson ConvertReport::to_json() const {
+  ojson j = ojson::object();
+  j["ok"] = validation.ok();
+  j["output"] = output.string();
+  j["input_format"] = input_format;
+  j["output_format"] = output_format;
+  j["files"] = files;
+  j["tensors"] = tensors;
+  j["tensor_bytes"] = tensor_bytes;
+  j["seconds"] = seconds;
+  j["dry_run"] = dry_run;
+  j["validation"] = {{"ok", validation.ok()}, {"warnings", validation.warnings}};
+  j["info"] = info;
+  return j;
+}
+
+fs::path default_output_path(const fs::path& input, const formats::Engine& to, const std::string& quant) {
+  fs::path in = strip_slash(fs::absolute(input).lexically_normal());
+  std::string base = is_dir(in) ? in.filename().string() : in.stem().string();
+  if (!is_dir(in) && in.filename() == "config.json") base = in.parent_path().filename().string();
+  const std::string suffix = quant.empty() ? "" : "-" + quant;
+  fs::path parent = in.parent_path();
+  if (to.id == "gguf") return parent / (base + suffix + ".gguf");
+  return parent / (base + "-" + std::string(to.id) + suffix);
+}
+
+Result<Model> read_input(const fs::path& input, const std::string& input_format,
+                         const formats::ReadOptions& opt, const formats::Engine** engine_out) {
+  std::error_code ec;
+  if (!fs::exists(input, ec)) {
+    Error e = make_error(ErrorCode::NotFound, "input does not exist");
+    e.path = input.string();
+    return e;
+  }
+  if (input_format == "auto" && !is_dir(input) && input.extension() == ".json") {
+    if (engine_out) *engine_out = nullptr;
+    return read_config_only(input);
+  }
+  const formats::Engine* eng = nullptr;
+  if (input_format != "auto") {
+    eng = formats::find_engine(input_format);
+    if (!eng) {
+      Error e = make_error(ErrorCode::InvalidArgument, "unknown input format '{}'", input_format);
+      e.hint = "run `modelconvert list formats`";
+      return e;
+    }
+  } else {
+    eng = formats::detect(input).engine;
+    if (!eng) {
+      Error e = make_error(ErrorCode::Unsupported, "cannot tell which model format this is");
+      e.path = input.string();
+      e.hint = "pass --from FORMAT, or check that the path points at a model";
+      return e;
+    }
+  }
+  if (engine_out) *engine_out = eng;
+  if (!eng->read) return unsupported_engine(*eng, "reading").with_path(input.string());
+  auto m = MC_TRY(eng->read(input, opt));
+  if (m.source_format.empty()) m.source_format = std::string(eng->id);
+  return m;
+}
+
+Result<ConvertReport> convert(const ConvertRequest& req) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const formats::Engine* to = formats::find_engine(req.output_format);
+  if (!to) {
+    Error e = make_error(ErrorCode::InvalidArgument, "unknown output format '{}'", req.output_format);
+    e.hint = "run `modelconvert list formats`";
+    return e;
+  }
+  if (!to->write) return unsupported_engine(*to, "writing");
+
+  formats::ReadOptions ro;
+  ro.model_type = req.model_type;
+  ro.tokenizer = req.tokenizer;
+  const formats::Engine* from = nullptr;
+  Model model = MC_TRY(read_input(req.input, req.input_format, ro, &from));
+  if (model.tensors.empty() && !req.fake_weight) {
+    Error e = make_error(ErrorCode::InvalidArgument, "the input has no weights");
+    e.path = req.input.string();
+    e.hint = "pass --fake-weight to make a model from the config alone";
+    return e;
+  }
+
+  model = MC_TRY(apply_transforms(std::move(model), req));
+
+  ConvertReport rep;
+  rep.input_format = model.source_format;
+  rep.output_format = std::string(to->id);
+  rep.output = req.output ? *req.output : default_output_path(req.input, *to, req.quant);
+  rep.tensors = model.tensors.size();
+  rep.tensor_bytes = model.tensors.total_bytes();
+
+  formats::WriteOptions wo;
+  ThreadPool pool(req.threads);
+  wo.pool = &pool;
+  wo.max_shard_bytes = req.max_shard_bytes;
+  wo.weights_format = req.weights_format.empty() ? (to->id == "pytorch" ? "bin" : "safetensors") : req.weights_format;
+  wo.quant = req.quant;
+  wo.quant_config = req.quant_config;
+  wo.dtype = req.dtype;
+  wo.chunk_bytes = req.chunk_bytes;
+  wo.quiet = req.quiet;
+  bool out_is_dir = to->out_is_dir;
+  const auto ext = rep.output.extension();
+  if ((to->id == "safetensors" && ext == ".safetensors") || (to->id == "pytorch" && (ext == ".bin" || ext == ".pt"))) {
+    wo.single_file = true;
+    out_is_dir = false;
+  }
+  if (req.dry_run) {
+    rep.dry_run = true;
+    rep.info["plan"] = {{"tensors", rep.tensors}, {"tensor_bytes", rep.tensor_bytes}, {"out_is_dir", out_is_dir}};
+    return rep;
+  }
+
+  auto pending = MC_TRY(io::PendingOutput::begin(rep.output, out_is_dir, req.force, rep.tensor_bytes));
+  auto wr = MC_TRY(to->write(model, pending.tmp_path(), wo));
+  rep.files = wr.files;
+  rep.info = wr.info;
+  if (to->validate) {
+    rep.validation = to->validate(pending.tmp_path());
+    if (!rep.validation.ok()) {
+      Error e = rep.validation.errors.front();
+      e.message = "the output failed validation (" + std::to_string(rep.validation.errors.size()) +
+                  " problems), nothing was written: " + e.message;
+      e.path = rep.output.string();
+      e.hint = "this is a bug in modelconvert: please report it with the input's `inspect --json`";
+      e.code = ErrorCode::Internal;
+      return e;
+    }
+  }
+  MC_CHECK(pending.commit());
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+Result<ojson> inspect(const fs::path& input, const std::string& input_format) {
+  ojson j = ojson::object();
+  j["path"] = input.string();
+  const formats::Engine* eng = nullptr;
+  formats::ReadOptions ro;
+  auto m = read_input(input, input_format, ro, &eng);
+  if (eng) j["format"] = std::string(eng->id);
+  if (!m) {
+    if (eng && !eng->read) {
+      j["readable"] = false;
+      j["note"] = "this format is recognised; reading it is not supported yet";
+      return j;
+    }
+    return std::move(m).error();
+  }
+  if (!eng) j["format"] = m->source_format;
+  j["readable"] = true;
+  if (!m->config.empty()) {
+    auto ac = arch::from_hf_config(m->config);
+    if (ac) {
+      j["architecture"] = ac->architecture.empty() ? std::string(arch::family_name(ac->family)) : ac->architecture;
+      j["model_type"] = ac->model_type;
+      if (ac->family != arch::Family::Unknown) {
+        j["hyper_parameters"] = {{"vocab_size", ac->vocab_size},   {"hidden_size", ac->hidden_size},
+                                 {"intermediate_size", ac->intermediate_size},
+                                 {"num_layers", ac->num_layers},   {"num_heads", ac->num_heads},
+                                 {"num_kv_heads", ac->num_kv_heads}, {"head_dim", ac->head_dim},
+                                 {"tie_word_embeddings", ac->tie_word_embeddings}};
+      }
+    } else {
+      j["config_error"] = ac.error().render();
+    }
+  }
+  std::map<std::string, uint64_t> dtypes;
+  for (const auto& t : m->tensors) dtypes[std::string(dtype_name(t.dtype))] += t.numel();
+  j["dtypes"] = dtypes;
+  j["tensors"] = m->tensors.size();
+  j["parameters"] = m->tensors.total_params();
+  j["tensor_bytes"] = m->tensors.total_bytes();
+  ojson files = ojson::array();
+  for (const auto& f : m->extra_files) files.push_back(f.name);
+  j["carried_files"] = files;
+  ojson tok = ojson::array();
+  for (const auto& f : m->extra_files)
+    if (f.name.find("token") != std::string::npos || f.name == "vocab.json" || f.name == "merges.txt")
+      tok.push_back(f.name);
+  j["tokenizer_files"] = tok;
+  j["shards"] = m->weight_files;
+  if (eng) {
+    ojson targets = ojson::array();
+    for (auto t : formats::targets_for(*eng)) targets.push_back(std::string(t));
+    j["targets"] = targets;
+  }
+  ojson list = ojson::array();
+  for (const auto& t : m->tensors)
+    list.push_back({{"name", t.name}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}});
+  j["tensor_list"] = list;
+  return j;
+}
+
+Result<formats::ValidationReport> validate(const fs::path& input, const std::string& input_format) {
+  const formats::Engine* eng = input_format == "auto" ? formats::detect(input).engine
+                                                       : formats::find_engine(input_format);
+  if (!eng) {
+    Error e = make_error(ErrorCode::Unsupported, "cannot tell which model format this is");
+    e.path = input.string();
+    e.hint = "pass --from FORMAT";
+    return e;
+  }
+  if (!eng->validate) return unsupported_engine(*eng, "validating");
+  auto r = eng->validate(input);
+  if (r.format.empty()) r.format = std::string(eng->id);
+  return r;
+}
+
+}  // namespace mc::converter

@@ -1,0 +1,36 @@
+#include "formats/detect_util.h"
+
+#include <fstream>
+
+namespace mc::formats {
+
+Probe probe_file(const std::filesystem::path& p) {
+  Probe pr;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p, ec)) return pr;
+  pr.size = std::filesystem::file_size(p, ec);
+  if (ec) return pr;
+  std::ifstream f(p, std::ios::binary);
+  if (!f) return pr;
+  constexpr uint64_t kProbe = 64 * 1024;
+  pr.head.resize(std::min(pr.size, kProbe));
+  f.read(pr.head.data(), std::streamsize(pr.head.size()));
+  const uint64_t tail_n = std::min(pr.size, kProbe);
+  pr.tail.resize(tail_n);
+  f.seekg(std::streamoff(pr.size - tail_n));
+  f.read(pr.tail.data(), std::streamsize(tail_n));
+  pr.ok = bool(f);
+  return pr;
+}
+
+bool is_zip(const Probe& p) { return p.head.size() >= 4 && p.head.compare(0, 4, "PK\x03\x04") == 0; }
+
+std::string slurp_small(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p, ec)) return {};
+  if (std::filesystem::file_size(p, ec) > (16u << 20)) return {};
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace mc::formats

@@ -1,0 +1,176 @@
+#include "formats/registry.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "formats/detect_util.h"
+#include "formats/hf/hf.h"
+
+namespace mc::formats {
+
+namespace {
+
+nlohmann::json config_of(const fs::path& dir) {
+  const std::string text = slurp_small(dir / "config.json");
+  if (text.empty()) return nullptr;
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+std::string quant_method(const fs::path& dir) {
+  const auto cfg = config_of(dir);
+  if (cfg.is_object()) {
+    auto q = cfg.find("quantization_config");
+    if (q != cfg.end() && q->is_object()) {
+      auto m = q->find("quant_method");
+      if (m != q->end() && m->is_string()) return m->get<std::string>();
+    }
+  }
+  std::error_code ec;
+  if (fs::exists(dir / "quantize_config.json", ec)) return "gptq";
+  return {};
+}
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+bool has_file_matching(const fs::path& dir, std::string_view prefix, std::string_view suffix) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() >= prefix.size() + suffix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
+        n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;
+  }
+  return false;
+}
+
+// ---- detectors of formats whose engine is not (yet) readable: they still name the format ----
+
+Confidence detect_onnx(const fs::path& p) {
+  if (is_dir(p)) {
+    return has_file_matching(p, "", ".onnx") ? Confidence::Likely : Confidence::No;
+  }
+  if (p.extension() != ".onnx") return Confidence::No;
+  const auto pr = probe_file(p);
+  // ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
+  return pr.ok && !pr.head.empty() && pr.head[0] == 0x08 ? Confidence::Certain : Confidence::Likely;
+}
+
+Confidence detect_torchscript(const fs::path& p) {
+  const auto pr = probe_file(p);
+  if (!pr.ok || !is_zip(pr)) return Confidence::No;
+  const bool ts = pr.tail.find("/constants.pkl") != std::string::npos ||
+                  pr.tail.find("/code/") != std::string::npos ||
+                  pr.head.find("/constants.pkl") != std::string::npos;
+  return ts ? Confidence::Certain : Confidence::No;
+}
+
+Confidence detect_mlx(const fs::path& p) {
+  if (!is_dir(p)) return Confidence::No;
+  const auto cfg = config_of(p);
+  if (cfg.is_object() && cfg.contains("quantization") && cfg["quantization"].is_object() &&
+      cfg["quantization"].contains("group_size"))
+    return Confidence::Certain;
+  // Unquantized mlx-lm output: safetensors metadata {"format": "mlx"}.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p, ec)) {
+    if (e.path().extension() != ".safetensors") continue;
+    const auto pr = probe_file(e.path());
+    if (pr.ok && pr.head.find("\"format\":\"mlx\"") != std::string::npos) return Confidence::Certain;
+    break;
+  }
+  return Confidence::No;
+}
+
+Confidence detect_gptq(const fs::path& p) {
+  return is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
+}
+
+Confidence detect_awq(const fs::path& p) {
+  return is_dir(p) && quant_method(p) == "awq" ? Confidence::Certain : Confidence::No;
+}
+
+Confidence detect_megatron(const fs::path& p) {
+  if (!is_dir(p)) return Confidence::No;
+  std::error_code ec;
+  if (fs::exists(p / "latest_checkpointed_iteration.txt", ec)) return Confidence::Certain;
+  if (fs::exists(p / "model.pt", ec) && fs::exists(p / "metadata.json", ec)) return Confidence::Certain;
+  if (has_file_matching(p, "iter_", "") || fs::exists(p / "release", ec) ||
+      has_file_matching(p, "mp_rank_", ""))
+    return Confidence::Likely;
+  return Confidence::No;
+}
+
+Confidence detect_gguf_magic(const fs::path& p) {
+  const auto pr = probe_file(p);
+  return pr.ok && pr.head.size() >= 4 && pr.head.compare(0, 4, "GGUF") == 0 ? Confidence::Certain
+                                                                            : Confidence::No;
+}
+
+Confidence detect_llama2c_magic(const fs::path& p) {
+  const auto pr = probe_file(p);
+  if (!pr.ok || pr.head.size() < 8) return Confidence::No;
+  uint32_t magic;
+  std::memcpy(&magic, pr.head.data(), 4);
+  return magic == 0x616b3432u ? Confidence::Certain : Confidence::No;
+}
+
+Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
+
+const std::array<Engine, 12>& table() {
+  static const std::array<Engine, 12> kEngines{{
+      hf::hf_engine(),
+      hf::safetensors_engine(),
+      hf::pytorch_engine(),
+      Engine{"gguf", "GGUF (llama.cpp), float or ggml-quantized", detect_gguf_magic},
+      Engine{"onnx", "ONNX graph with external or embedded weights (onnxruntime, Transformers.js)",
+             detect_onnx},
+      Engine{"torchscript", "TorchScript archive (torch.jit.load)", detect_torchscript},
+      Engine{"mlx", "mlx-lm directory, float or affine-quantized (Apple silicon)", detect_mlx},
+      Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
+      Engine{"awq", "AWQ-quantized HuggingFace directory (AutoAWQ GEMM)", detect_awq},
+      Engine{"megatron", "Megatron-LM checkpoint (legacy or Megatron-Core names, TP/PP)",
+             detect_megatron},
+      Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
+      Engine{"llama2c", "llama2.c checkpoint (legacy, v1 fp32, v2 int8), input only", detect_llama2c_magic},
+  }};
+  return kEngines;
+}
+
+}  // namespace
+
+std::span<const Engine> engines() { return table(); }
+
+const Engine* find_engine(std::string_view id) {
+  if (id == "hf2megatron") id = "megatron";
+  if (id == "bin" || id == "pt" || id == "torch") id = "pytorch";
+  for (const auto& e : table())
+    if (e.id == id) return &e;
+  return nullptr;
+}
+
+Detection detect(const fs::path& path) {
+  Detection best;
+  for (const auto& e : table()) {
+    if (!e.detect) continue;
+    const Confidence c = e.detect(path);
+    if (c > best.confidence) {
+      best.engine = &e;
+      best.confidence = c;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string_view> targets_for(const Engine& from) {
+  std::vector<std::string_view> out;
+  if (!from.read) return out;
+  for (const auto& e : table())
+    if (e.write) out.push_back(e.id);
+  return out;
+}
+
+}  // namespace mc::formats
