@@ -88,6 +88,7 @@ std::optional<DType> dtype_from_st_name(std::string_view name) {
 }
 
 std::optional<DType> dtype_from_ggml(int ggml_type) {
+  if (ggml_type < 0) return std::nullopt;  // -1 marks the rows without a ggml type
   for (const auto& row : kDTypes)
     if (row.ggml_type == ggml_type) return row.dtype;
   return std::nullopt;
@@ -107,7 +108,12 @@ Result<uint64_t> dtype_nbytes(DType t, uint64_t n_elements) {
 
 // ---------------------------------------------------------------------------------------------
 // Scalar conversions. These follow c10's Half/BFloat16/Float8 code paths (round to nearest even,
-// overflow to inf for f16, quiet NaN kept), which is what torch's .to(dtype) does on CPU.
+// overflow to inf for f16), which is what torch's .to(dtype) does on CPU, NaNs included:
+//   f32 -> f16  NaN -> sign | 0x7E00        f16 -> f32  NaN quieted, payload kept
+//   f32 -> bf16 NaN -> 0x7FC0               bf16 -> f32 bits << 16
+//   f32 -> e4m3 NaN, inf, |x| > 464 -> 0x7F | sign     e4m3 0x7F -> 0x7FF00000 | sign
+//   f32 -> e5m2 NaN -> 0x7F | sign, overflow -> inf     e5m2 -> as the f16 with 8 zero bits
+// tests/py/dtype_oracle.py checks them against torch 1.13 (f16, bf16) and a numpy model (f8).
 
 float f16_to_f32(uint16_t h) {
   const uint32_t sign = uint32_t(h & 0x8000u) << 16;
@@ -126,7 +132,9 @@ float f16_to_f32(uint16_t h) {
       bits = sign | (uint32_t(127 - 15 - e) << 23) | ((mant & 0x3FFu) << 13);
     }
   } else if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
+    // c10 widens inf/NaN with a float multiply, which quiets a signalling NaN (bit 22) and
+    // keeps the payload: f16 0x7C01 -> f32 0x7FC02000.
+    bits = sign | 0x7F800000u | (mant << 13) | (mant != 0 ? 0x00400000u : 0u);
   } else {
     bits = sign | ((exp + (127 - 15)) << 23) | (mant << 13);
   }
@@ -137,7 +145,8 @@ uint16_t f32_to_f16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t ax = x & 0x7FFFFFFFu;
-  if (ax > 0x7F800000u) return uint16_t(sign | 0x7E00u | ((ax >> 13) & 0x3FFu));  // NaN, quiet
+  // c10 (fp16_ieee_from_fp32_value) drops the NaN payload: every NaN becomes sign | 0x7E00.
+  if (ax > 0x7F800000u) return uint16_t(sign | 0x7E00u);
   if (ax >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // rounds to >= 65520 -> inf
   if (ax < 0x38800000u) {  // result is subnormal or zero (|f| < 2^-14)
     // Add 0.5 (as a float) so the FPU does the round-to-nearest-even of the shifted mantissa.
@@ -153,7 +162,11 @@ float bf16_to_f32(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); 
 
 uint16_t f32_to_bf16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
-  if (std::isnan(f)) return uint16_t((x >> 16) | 0x40u);  // c10: quiet NaN 0x7FC0 for canonical NaN
+  // c10::BFloat16 (round_to_nearest_even) maps every NaN to 0x7FC0, sign and payload dropped.
+  // Torch's AVX2 kernel for contiguous f32 tensors writes 0xFFFF instead; we keep the c10 value,
+  // which is also what torch gives for strided tensors and f16/f64 -> bf16 (formats.md §2.4 has
+  // ggml's variant, (bits >> 16) | 0x40, which we do not follow).
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0u;
   return uint16_t((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }
 
@@ -163,7 +176,8 @@ float f8e4m3_to_f32(uint8_t v) {
   const uint32_t sign = uint32_t(v & 0x80u) << 24;
   const uint32_t exp = (v >> 3) & 0xFu;
   const uint32_t mant = v & 0x7u;
-  if (exp == 0xF && mant == 0x7) return std::bit_cast<float>(sign | 0x7FC00000u);
+  // c10's bit arithmetic turns the NaN codes 0x7F/0xFF into f32 0x7FF00000 / 0xFFF00000.
+  if (exp == 0xF && mant == 0x7) return std::bit_cast<float>(sign | 0x7FF00000u);
   float mag;
   if (exp == 0)
     mag = std::ldexp(float(mant), -9);  // subnormal: mant * 2^-6 / 8

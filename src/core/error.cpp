@@ -34,7 +34,7 @@ int exit_code_for(ErrorCode c) { return kCodes[size_t(c)].exit_code; }
 std::string Error::render() const {
   std::string out;
   if (!path.empty()) out += path;
-  if (offset) out += fmt::format(" @ byte {}", *offset);
+  if (offset) out += fmt::format("{}byte {}", out.empty() ? "" : " @ ", *offset);
   if (!out.empty()) out += ": ";
   if (!tensor.empty()) out += fmt::format("tensor '{}': ", tensor);
   out += message;

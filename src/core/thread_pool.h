@@ -20,7 +20,7 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  size_t size() const { return workers_.empty() ? 1 : workers_.size(); }
+  size_t size() const { return workers_.size() + 1; }  // helpers + the calling thread
 
   // Runs fn(begin, end) over [0, n) in chunks of `grain` on the pool and waits. The calling
   // thread works too. Returns the first error (by chunk order), after all chunks finished or

@@ -60,4 +60,19 @@ struct QuantState {
 // not a multiple of 256).
 DType choose_tensor_type(FileType ft, const TensorQuantContext& ctx, QuantState& state);
 
+// --- additions (llama-quant.cpp helpers the writer needs around choose_tensor_type) ---
+
+std::optional<FileType> file_type_from_id(int id);
+// The ftype's default tensor type (llama_ftype_get_default_type): q4_k_m -> Q4_K, f16 -> F16.
+DType file_type_default_type(FileType f);
+// Whether llama-quantize converts this tensor at all (2+ dims, name ends in "weight", not a norm,
+// not ffn_gate_inp / position embeddings / conv1d / ...); others keep their type.
+bool tensor_allows_quantization(const TensorQuantContext& ctx);
+// Fresh state for a model: n_attention_wv counts the attn_v / attn_qkv / attn_kv_b tensors among
+// `gguf_names`; the ffn counters are the block count.
+QuantState make_quant_state(std::span<const std::string> gguf_names, int64_t n_layers);
+// llama.cpp's tensor order (llama_model_loader::weight_name_comparer): by block number ("blk.N.",
+// tensors without one first), then by name. Feed choose_tensor_type tensors in this order.
+bool quant_order_less(std::string_view a, std::string_view b);
+
 }  // namespace mc::quant

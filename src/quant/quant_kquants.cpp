@@ -1,0 +1,454 @@
+// K-quant quantizers Q2_K..Q6_K (formats.md §2.3 layouts, §2.5 algorithms): ggml's reference
+// (no importance matrix) path, which is what llama-quantize runs without --imatrix. Super-blocks
+// of 256 values. Layouts (bytes): Q2_K = scales[16], qs[64], d:f16, dmin:f16;
+// Q3_K = hmask[32], qs[64], scales[12], d:f16; Q4_K = d, dmin, scales[12], qs[128];
+// Q5_K = d, dmin, scales[12], qh[32], qs[128]; Q6_K = ql[128], qh[64], scales[16] int8, d:f16.
+// Bit-exactness depends on the float32 evaluation order, so expressions keep the reference's
+// association ((a*b)*c, left-to-right sums) and are not rearranged.
+#include <algorithm>
+#include <cmath>
+
+#include "quant/kernels.h"
+
+namespace mc::quant::detail {
+namespace {
+
+constexpr float kGroupMaxEps = 1e-15f;
+
+// Affine fit of x ~ scale*L + min with L in [0, nmax], trying nstep+1 inverse scales around
+// nmax/(max-min) and keeping the weighted least-squares solution with the smallest error.
+// Returns scale; *the_min receives -min (>= 0).
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad) {
+  float mn = x[0], mx = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < mn) mn = x[i];
+    if (x[i] > mx) mx = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (mn > 0) mn = 0;
+  if (mx == mn) {
+    std::fill(L, L + n, uint8_t(0));
+    *the_min = -mn;
+    return 0.0f;
+  }
+  float iscale = float(nmax) / (mx - mn);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - mn));
+    L[i] = uint8_t(std::max(0, std::min(nmax, l)));
+    float diff = scale * float(L[i]) + mn - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    best_error += weights[i] * diff;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * float(is) + float(nmax)) / (mx - mn);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * (x[i] - mn));
+      l = std::max(0, std::min(nmax, l));
+      Laux[i] = uint8_t(l);
+      const float w = weights[i];
+      sum_l += w * float(l);
+      sum_l2 += w * float(l) * float(l);
+      sum_xl += w * float(l) * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * float(Laux[i]) + this_min - x[i];
+        diff = use_mad ? std::fabs(diff) : diff * diff;
+        cur_error += weights[i] * diff;
+      }
+      if (cur_error < best_error) {
+        std::copy(Laux, Laux + n, L);
+        best_error = cur_error;
+        scale = this_scale;
+        mn = this_min;
+      }
+    }
+  }
+  *the_min = -mn;
+  return scale;
+}
+
+inline float signed_absmax(const float* x, int n, float& amax) {
+  float max = 0;
+  amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  return max;
+}
+
+// Symmetric fit x ~ scale*(L - nmax), L in [0, 2*nmax), weights x^2 (rmse_type 1), searching 18
+// inverse scales around -nmax/max.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+  float amax;
+  const float max = signed_absmax(x, n, amax);
+  if (amax < kGroupMaxEps) {
+    std::fill(L, L + n, int8_t(0));
+    return 0.0f;
+  }
+  float iscale = float(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = int8_t(l + nmax);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * float(l);
+    suml2 += w * float(l) * float(l);
+  }
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(float(nmax) + 0.1f * float(is)) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * x[i]);
+      l = std::max(-nmax, std::min(nmax - 1, l));
+      const float w = x[i] * x[i];
+      sumlx += w * x[i] * float(l);
+      suml2 += w * float(l) * float(l);
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) {
+        const int l = nearest_int(iscale * x[i]);
+        L[i] = int8_t(nmax + std::max(-nmax, std::min(nmax - 1, l)));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// Q3_K's per-16 fit: start from -nmax/max, then up to 5 greedy passes moving single L values
+// when that improves the weighted fit (do_rmse = true in the reference).
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
+  float amax;
+  const float max = signed_absmax(x, n, amax);
+  if (amax < kGroupMaxEps) {
+    std::fill(L, L + n, int8_t(0));
+    return 0.0f;
+  }
+  const float iscale = float(-nmax) / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = int8_t(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * float(l);
+    suml2 += w * float(l) * float(l);
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * float(L[i]);
+      if (slx > 0) {
+        float sl2 = suml2 - w * float(L[i]) * float(L[i]);
+        int new_l = nearest_int(x[i] * sl2 / slx);
+        new_l = std::max(-nmax, std::min(nmax - 1, new_l));
+        if (new_l != L[i]) {
+          slx += w * x[i] * float(new_l);
+          sl2 += w * float(new_l) * float(new_l);
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = int8_t(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = int8_t(L[i] + nmax);
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+// 6-bit scale j and min j of Q4_K/Q5_K's packed scales[12] (formats.md §2.3).
+inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
+  if (j < 4) {
+    d = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+// Shared by Q4_K and Q5_K: fits the 8 sub-blocks of 32, packs 6-bit scales/mins into sc12,
+// writes d/dmin and re-quantizes L against the stored (rounded) scales.
+void fit_k4_superblock(const float* x, int nmax, float rmin, int nstep, uint8_t* L, uint8_t* sc12,
+                       uint16_t& d_out, uint16_t& dmin_out) {
+  uint8_t Laux[32];
+  float weights[32], mins[8], scales[8];
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    const float* xb = x + 32 * j;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xb[l] * xb[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xb[l]);
+    scales[j] = make_qkx2_quants(32, nmax, xb, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
+                                 nstep, false);
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  std::fill(sc12, sc12 + 12, uint8_t(0));
+  for (int j = 0; j < 8; ++j) {
+    // The reference stores nearest_int's result in a uint8_t before clamping to 63.
+    const uint8_t ls = std::min<uint8_t>(63, uint8_t(nearest_int(inv_scale * scales[j])));
+    const uint8_t lm = std::min<uint8_t>(63, uint8_t(nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      sc12[j] = ls;
+      sc12[j + 4] = lm;
+    } else {
+      sc12[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
+      sc12[j - 4] |= uint8_t((ls >> 4) << 6);
+      sc12[j] |= uint8_t((lm >> 4) << 6);
+    }
+  }
+  d_out = fp32_to_fp16(max_scale / 63.f);
+  dmin_out = fp32_to_fp16(max_min / 63.f);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, sc12, sc, m);
+    const float d = fp16_to_fp32(d_out) * float(sc);
+    if (d == 0.0f) continue;
+    const float dm = fp16_to_fp32(dmin_out) * float(m);
+    for (int ii = 0; ii < 32; ++ii) {
+      const int l = nearest_int((x[32 * j + ii] + dm) / d);
+      L[32 * j + ii] = uint8_t(std::max(0, std::min(nmax, l)));
+    }
+  }
+}
+
+// 2-bit packing shared by Q2_K and Q3_K: byte l of each 32-byte group holds elements
+// l, l+32, l+64, l+96 of the 128-element half at bit offsets 0, 2, 4, 6.
+template <typename T>
+void pack_2bit(const T* L, uint8_t* qs) {
+  for (int j = 0; j < kQKK; j += 128)
+    for (int l = 0; l < 32; ++l)
+      qs[j / 4 + l] = uint8_t(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                              (L[j + l + 96] << 6));
+}
+
+}  // namespace
+
+void quantize_q2_k(const float* x, uint8_t* y, int64_t n) {
+  uint8_t L[kQKK], Laux[16];
+  float weights[16], mins[16], scales[16];
+  const float q4scale = 15.f;
+  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 84) {
+    uint8_t* sc = y;
+    uint8_t* qs = y + 16;
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
+                                   0.1f, 15, true);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    uint16_t d16 = 0, dmin16 = 0;
+    if (max_scale > 0) {
+      const float iscale = q4scale / max_scale;
+      for (int j = 0; j < 16; ++j) sc[j] = uint8_t(nearest_int(iscale * scales[j]));
+      d16 = fp32_to_fp16(max_scale / q4scale);
+    } else {
+      std::fill(sc, sc + 16, uint8_t(0));
+      d16 = fp32_to_fp16(0.f);
+    }
+    if (max_min > 0) {
+      const float iscale = q4scale / max_min;
+      for (int j = 0; j < 16; ++j) sc[j] |= uint8_t(uint32_t(nearest_int(iscale * mins[j])) << 4);
+      dmin16 = fp32_to_fp16(max_min / q4scale);
+    } else {
+      dmin16 = fp32_to_fp16(0.f);
+    }
+    store_u16(y + 80, d16);
+    store_u16(y + 82, dmin16);
+    for (int j = 0; j < 16; ++j) {
+      const float d = fp16_to_fp32(d16) * float(sc[j] & 0xF);
+      if (d == 0.0f) continue;
+      const float dm = fp16_to_fp32(dmin16) * float(sc[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int((x[16 * j + ii] + dm) / d);
+        L[16 * j + ii] = uint8_t(std::max(0, std::min(3, l)));
+      }
+    }
+    pack_2bit(L, qs);
+  }
+}
+
+void quantize_q3_k(const float* x, uint8_t* y, int64_t n) {
+  int8_t L[kQKK];
+  float scales[16];
+  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 110) {
+    uint8_t* hmask = y;
+    uint8_t* qs = y + 32;
+    uint8_t* sc = y + 96;
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < 16; ++j) {
+      scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+      const float s = std::fabs(scales[j]);
+      if (s > amax) {
+        amax = s;
+        max_scale = scales[j];
+      }
+    }
+    std::fill(sc, sc + 12, uint8_t(0));
+    uint16_t d16;
+    if (max_scale != 0.0f) {
+      const float iscale = -32.f / max_scale;
+      for (int j = 0; j < 16; ++j) {
+        int l = int8_t(nearest_int(iscale * scales[j]));  // the reference keeps it in an int8_t
+        l = std::max(-32, std::min(31, l)) + 32;
+        if (j < 8)
+          sc[j] = uint8_t(l & 0xF);
+        else
+          sc[j - 8] |= uint8_t((l & 0xF) << 4);
+        l >>= 4;
+        sc[j % 4 + 8] |= uint8_t(l << (2 * (j / 4)));
+      }
+      d16 = fp32_to_fp16(1 / iscale);
+    } else {
+      d16 = fp32_to_fp16(0.f);
+    }
+    store_u16(y + 108, d16);
+    for (int j = 0; j < 16; ++j) {
+      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      const float d = fp16_to_fp32(d16) * float(s);
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int(x[16 * j + ii] / d);
+        L[16 * j + ii] = int8_t(std::max(-4, std::min(3, l)) + 4);
+      }
+    }
+    // High bit of element e goes to bit e/32 of hmask[e%32]; the low 2 bits stay in L.
+    std::fill(hmask, hmask + 32, uint8_t(0));
+    for (int j = 0; j < kQKK; ++j) {
+      if (L[j] > 3) {
+        hmask[j % 32] |= uint8_t(1u << (j / 32));
+        L[j] = int8_t(L[j] - 4);
+      }
+    }
+    pack_2bit(L, qs);
+  }
+}
+
+void quantize_q4_k(const float* x, uint8_t* y, int64_t n) {
+  uint8_t L[kQKK];
+  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 144) {
+    uint16_t d16, dmin16;
+    fit_k4_superblock(x, 15, -1.f, 20, L, y + 4, d16, dmin16);
+    store_u16(y, d16);
+    store_u16(y + 2, dmin16);
+    uint8_t* q = y + 16;
+    for (int j = 0; j < kQKK; j += 64, q += 32)
+      for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+void quantize_q5_k(const float* x, uint8_t* y, int64_t n) {
+  uint8_t L[kQKK];
+  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 176) {
+    uint16_t d16, dmin16;
+    fit_k4_superblock(x, 31, -0.5f, 15, L, y + 4, d16, dmin16);
+    store_u16(y, d16);
+    store_u16(y + 2, dmin16);
+    uint8_t* qh = y + 16;
+    uint8_t* ql = y + 48;
+    std::fill(qh, qh + 32, uint8_t(0));
+    uint8_t m1 = 1, m2 = 2;
+    for (int c = 0; c < kQKK; c += 64, ql += 32) {
+      for (int j = 0; j < 32; ++j) {
+        int l1 = L[c + j], l2 = L[c + j + 32];
+        if (l1 > 15) {
+          l1 -= 16;
+          qh[j] |= m1;
+        }
+        if (l2 > 15) {
+          l2 -= 16;
+          qh[j] |= m2;
+        }
+        ql[j] = uint8_t(l1 | (l2 << 4));
+      }
+      m1 = uint8_t(m1 << 2);
+      m2 = uint8_t(m2 << 2);
+    }
+  }
+}
+
+void quantize_q6_k(const float* x, uint8_t* y, int64_t n) {
+  int8_t L[kQKK];
+  float scales[16];
+  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 210) {
+    uint8_t* ql = y;
+    uint8_t* qh = y + 128;
+    uint8_t* sc = y + 192;
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ++ib) {
+      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      const float a = std::fabs(scales[ib]);
+      if (a > max_abs_scale) {
+        max_abs_scale = a;
+        max_scale = scales[ib];
+      }
+    }
+    if (max_abs_scale < kGroupMaxEps) {
+      std::fill(y, y + 210, uint8_t(0));
+      store_u16(y + 208, fp32_to_fp16(0.f));
+      continue;
+    }
+    const float iscale = -128.f / max_scale;
+    const uint16_t d16 = fp32_to_fp16(1 / iscale);
+    store_u16(y + 208, d16);
+    for (int ib = 0; ib < 16; ++ib)
+      sc[ib] = uint8_t(int8_t(std::min(127, nearest_int(iscale * scales[ib]))));
+    for (int j = 0; j < 16; ++j) {
+      const float d = fp16_to_fp32(d16) * float(int8_t(sc[j]));
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int(x[16 * j + ii] / d);
+        L[16 * j + ii] = int8_t(std::max(-32, std::min(31, l)) + 32);
+      }
+    }
+    for (int j = 0; j < kQKK; j += 128, ql += 64, qh += 32) {
+      for (int l = 0; l < 32; ++l) {
+        const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+        ql[l] = uint8_t((q1 & 0xF) | ((q3 & 0xF) << 4));
+        ql[l + 32] = uint8_t((q2 & 0xF) | ((q4 & 0xF) << 4));
+        qh[l] = uint8_t((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+      }
+    }
+  }
+}
+
+}  // namespace mc::quant::detail
