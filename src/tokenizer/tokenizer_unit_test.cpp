@@ -1,0 +1,288 @@
+// Unit tests: byte maps, merge splitting, loader errors, GGUF KV defaults, HF export round trip,
+// and an independent check of SentencePiece encoding against python3-sentencepiece.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil.h"
+#include "tokenizer/loaders.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+
+namespace mc::tok {
+int run_vectors_for_test(const Tokenizer& t, const std::string& name);
+namespace {
+
+TEST(TokUnit, ByteToUnicodeMap) {
+  EXPECT_EQ(byte_to_unicode(' '), "\xC4\xA0");   // U+0120
+  EXPECT_EQ(byte_to_unicode('\n'), "\xC4\x8A");  // U+010A
+  EXPECT_EQ(byte_to_unicode('A'), "A");
+  EXPECT_EQ(byte_to_unicode(0xAD), "\xC5\x83");  // the 68th remapped byte -> U+0143
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += byte_to_unicode(uint8_t(b));
+  std::string back;
+  ASSERT_TRUE(unicode_to_bytes(all, &back));
+  ASSERT_EQ(back.size(), 256u);
+  for (int b = 0; b < 256; ++b) EXPECT_EQ(uint8_t(back[size_t(b)]), b);
+  EXPECT_FALSE(unicode_to_bytes("\xE4\xB8\xAD", &back));  // not in the alphabet
+}
+
+TEST(TokUnit, MergesAndBytePieces) {
+  auto m = split_merge("\xC4\xA0 t");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->first, "\xC4\xA0");
+  EXPECT_EQ(m->second, "t");
+  auto sp = split_merge("  a");  // leading space belongs to the left token
+  ASSERT_TRUE(sp);
+  EXPECT_EQ(sp->first, " ");
+  EXPECT_EQ(sp->second, "a");
+  EXPECT_FALSE(split_merge("ab"));
+  EXPECT_EQ(byte_piece(0x0A), "<0x0A>");
+  EXPECT_EQ(parse_byte_piece("<0xfF>"), std::optional<uint8_t>(0xFF));
+  EXPECT_FALSE(parse_byte_piece("<0xG0>"));
+  EXPECT_TRUE(looks_special("<|im_end|>"));
+  EXPECT_FALSE(looks_special("<s>"));
+}
+
+TEST(TokUnit, CategoriesFromIcu) {
+  EXPECT_TRUE(cp_flags('a').is(CpFlags::kLetter));
+  EXPECT_TRUE(cp_flags(0x4E2D).is(CpFlags::kLetter));     // CJK
+  EXPECT_TRUE(cp_flags(0x0663).is(CpFlags::kNumber));     // Arabic-Indic 3
+  EXPECT_TRUE(cp_flags(0x0301).is(CpFlags::kMark));
+  EXPECT_TRUE(cp_flags(0x3000).is(CpFlags::kWhitespace));
+  EXPECT_TRUE(cp_flags(0x0085).is(CpFlags::kWhitespace));
+  EXPECT_TRUE(cp_flags(0x1F999).is(CpFlags::kSymbol));    // emoji
+  EXPECT_TRUE(cp_flags(0x0378).is(CpFlags::kUndefined));  // unassigned
+  EXPECT_EQ(cp_tolower('Q'), uint32_t('q'));
+  auto bad = pre_tokenizer_regexes("no-such-pre");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::Unsupported);
+}
+
+TEST(TokUnit, PreTokenizerSplits) {
+  auto gpt2 = PreTokenizer::create(*pre_tokenizer_regexes("gpt-2"));
+  ASSERT_TRUE(gpt2.ok());
+  EXPECT_EQ(gpt2->split("Hello world's  3x", false),
+            (std::vector<std::string>{"Hello", " world", "'s", " ", " 3", "x"}));
+  auto l3 = PreTokenizer::create(*pre_tokenizer_regexes("llama-bpe"));
+  ASSERT_TRUE(l3.ok());
+  EXPECT_EQ(l3->split("12345 I'LL go\n\n", false),
+            (std::vector<std::string>{"123", "45", " I", "'LL", " go", "\n\n"}));
+  // std::regex path: starcoder splits every digit first.
+  auto sc = PreTokenizer::create(*pre_tokenizer_regexes("starcoder"));
+  ASSERT_TRUE(sc.ok());
+  EXPECT_EQ(sc->split("ab 123", false), (std::vector<std::string>{"ab", " ", "1", "2", "3"}));
+}
+
+std::string sp_model_bytes() {
+  // Hand-built ModelProto: pieces <unk>(UNKNOWN), a, b, ab; trainer_spec model_type BPE.
+  auto piece = [](const std::string& s, int type) {
+    std::string m;
+    m += char(0x0A);
+    m += char(s.size());
+    m += s;
+    m += char(0x15);
+    m += std::string("\0\0\0\0", 4);  // score 0.0
+    m += char(0x18);
+    m += char(type);
+    std::string f;
+    f += char(0x0A);
+    f += char(m.size());
+    return f + m;
+  };
+  std::string b = piece("<unk>", 2) + piece("a", 1) + piece("b", 1) + piece("ab", 1);
+  b += std::string("\x12\x02\x18\x02", 4);  // trainer_spec { model_type: BPE }
+  return b;
+}
+
+TEST(TokUnit, SentencePieceWireFormat) {
+  const std::string b = sp_model_bytes();
+  auto v = parse_sentencepiece_model(b, "mem.model");
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  EXPECT_EQ(v->kind, ModelKind::SpmBpe);
+  EXPECT_EQ(v->tokens, (std::vector<std::string>{"<unk>", "a", "b", "ab"}));
+  EXPECT_EQ(v->types[0], kTokUnknown);
+  EXPECT_EQ(v->unk_id, 0);
+  EXPECT_EQ(v->bos_id, 1);  // proto defaults (bos 1, eos 2) apply when the ids are in range
+  EXPECT_EQ(v->eos_id, 2);
+  EXPECT_EQ(v->pad_id, kNoToken);
+}
+
+TEST(TokUnit, SentencePieceTruncatedAndCorrupt) {
+  const std::string b = sp_model_bytes();
+  auto t = parse_sentencepiece_model(b.substr(0, b.size() - 3), "cut.model");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::Truncated);  // cut inside trainer_spec's length varint
+  EXPECT_NE(t.error().message.find("varint"), std::string::npos) << t.error().message;
+  auto over = parse_sentencepiece_model(b.substr(0, b.size() - 1), "short.model");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::Corrupt);  // length 2 with 1 byte left
+  EXPECT_NE(over.error().message.find("exceeds the 1 bytes left"), std::string::npos)
+      << over.error().message;
+  EXPECT_EQ(t.error().path, "cut.model");
+  auto c = parse_sentencepiece_model(std::string("\x0A\xFF\xFF\xFF\xFF\x7F", 6), "big.model");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::Corrupt);
+  auto e = parse_sentencepiece_model("", "empty.model");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, ErrorCode::Corrupt);  // no pieces
+}
+
+TEST(TokUnit, GgufKvDefaultsAndErrors) {
+  GgufTokenizerKV kv;
+  kv.model = "llama";
+  kv.tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a"};
+  kv.token_types = std::vector<int32_t>{2, 3, 3, 1};
+  kv.scores = std::vector<float>{0, 0, 0, -1};
+  auto v = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  EXPECT_EQ(v->bos_id, 1);
+  EXPECT_EQ(v->eos_id, 2);
+  EXPECT_TRUE(v->add_bos);
+  EXPECT_TRUE(v->add_space_prefix);
+  auto t = Tokenizer::create(*v);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->encode("a", true), (std::vector<int32_t>{1, 3}));
+  EXPECT_EQ(t->encode("<s>a", false, true), (std::vector<int32_t>{1, 3}));
+  kv.token_types = std::vector<int32_t>{2, 3};
+  auto short_types = vocab_from_gguf_kv(kv);
+  ASSERT_FALSE(short_types.ok());
+  EXPECT_EQ(short_types.error().code, ErrorCode::Mismatch);
+  kv.model = "rwkv";
+  EXPECT_EQ(vocab_from_gguf_kv(kv).error().code, ErrorCode::Unsupported);
+  GgufTokenizerKV g;
+  g.model = "gpt2";
+  g.tokens = {"a", "b"};
+  auto nomerge = vocab_from_gguf_kv(g);
+  ASSERT_FALSE(nomerge.ok());
+  EXPECT_NE(nomerge.error().message.find("no merges"), std::string::npos);
+}
+
+// GGUF -> HF: a vocabulary written as tokenizer.json and read back encodes the same.
+TEST(TokUnit, HfExportRoundTripGpt2) {
+  auto dir = test::fixture("tokenizers/gpt2");
+  if (!dir) GTEST_SKIP() << "fixture tokenizers/gpt2 absent: test skipped";
+  auto v = load_hf_tokenizer_dir(dir->string());
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  auto files = vocab_to_hf(*v);
+  ASSERT_TRUE(files.ok()) << files.error().render();
+  auto back = parse_tokenizer_json(files->tokenizer_json, "mem");
+  ASSERT_TRUE(back.ok()) << back.error().render();
+  EXPECT_EQ(back->tokens, v->tokens);
+  EXPECT_EQ(back->merges, v->merges);
+  EXPECT_EQ(back->types, v->types);
+  EXPECT_EQ(back->pre, "gpt-2");
+  ASSERT_TRUE(apply_tokenizer_config(*back, files->tokenizer_config_json, "mem").ok());
+  EXPECT_EQ(back->eos_id, v->eos_id);
+  EXPECT_EQ(back->bos_id, v->bos_id);
+}
+
+TEST(TokUnit, HfExportRoundTripLlamaSpm) {
+  auto p = test::fixture("tokenizers/llama2-spm/tokenizer.model");
+  if (!p || !test::fixture("gguf-vocab/ggml-vocab-llama-spm.gguf.inp")) {
+    GTEST_SKIP() << "fixtures llama2-spm / gguf-vocab absent: test skipped";
+  }
+  auto v = load_sentencepiece_model(p->string());
+  ASSERT_TRUE(v.ok());
+  auto files = vocab_to_hf(*v);
+  ASSERT_TRUE(files.ok()) << files.error().render();
+  auto back = parse_tokenizer_json(files->tokenizer_json, "mem");
+  ASSERT_TRUE(back.ok()) << back.error().render();
+  EXPECT_EQ(back->kind, ModelKind::SpmBpe);
+  EXPECT_EQ(back->tokens, v->tokens);
+  EXPECT_EQ(back->types, v->types);
+  ASSERT_TRUE(apply_tokenizer_config(*back, files->tokenizer_config_json, "mem").ok());
+  EXPECT_EQ(back->bos_id, 1);
+  auto t = Tokenizer::create(std::move(*back));
+  ASSERT_TRUE(t.ok());
+  // Scores rebuilt from the exported merge order must tokenize exactly like the original.
+  EXPECT_EQ(run_vectors_for_test(*t, "llama-spm"), 0);
+}
+
+std::vector<std::string> varied_texts(size_t n) {
+  const char* parts[] = {"Hello", "world", " ", "  ", "   ", "\t", "\n", "1234567", "3.14",
+                         "don't", "I'm", "caf\xC3\xA9", "na\xC3\xAFve", "\xE4\xB8\xAD\xE6\x96\x87",
+                         "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82", "\xF0\x9F\xA6\x99",
+                         "\xF0\x9F\x98\x80\xF0\x9F\x98\x81", "!?", "(x)", "e=mc^2", "__init__",
+                         "\xE2\x82\xAC" "5", "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D", "ABC", "abc",
+                         "\xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87",
+                         "\xEA\xB0\x80\xEB\x82\x98", "a\xCC\x81", "0", "---", "http://x.y/z"};
+  const size_t np = sizeof(parts) / sizeof(parts[0]);
+  std::vector<std::string> out;
+  uint32_t s = 12345;
+  for (size_t i = 0; i < n; ++i) {
+    std::string t;
+    const size_t k = 1 + i % 7;
+    for (size_t j = 0; j < k; ++j) {
+      s = s * 1103515245u + 12345u;
+      t += parts[(s >> 16) % np];
+      if ((s >> 8) % 3 == 0) t += ' ';
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+// Encodes with python3-sentencepiece (an independent implementation) and compares.
+void compare_with_sentencepiece(const std::string& model, const Tokenizer& t,
+                                const std::vector<std::string>& texts) {
+  test::TempDir tmp;
+  const auto jpath = tmp / "texts.json";
+  {
+    std::ofstream f(jpath, std::ios::binary);
+    f << nlohmann::json(texts).dump();
+  }
+  std::string out;
+  const int rc = test::run_python("tok_spm_oracle.py '" + model + "' '" + jpath.string() + "'", &out);
+  if (rc != 0 && out.find("No module named") != std::string::npos) {
+    GTEST_SKIP() << "python3-sentencepiece not installed: oracle test skipped";
+  }
+  ASSERT_EQ(rc, 0) << out;
+  const auto want = nlohmann::json::parse(out);
+  ASSERT_EQ(want.size(), texts.size());
+  int bad = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto got = t.encode(texts[i], false);
+    const auto exp = want[i].get<std::vector<int32_t>>();
+    if (got != exp && ++bad <= 5) ADD_FAILURE() << "text '" << texts[i] << "' differs";
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST(TokOracle, Llama2MatchesSentencePiece) {
+  auto p = test::fixture("tokenizers/llama2-spm/tokenizer.model");
+  if (!p) GTEST_SKIP() << "fixture llama2-spm absent: test skipped";
+  auto v = load_sentencepiece_model(p->string());
+  ASSERT_TRUE(v.ok());
+  auto t = Tokenizer::create(std::move(*v));
+  ASSERT_TRUE(t.ok());
+  compare_with_sentencepiece(p->string(), *t, varied_texts(300));
+}
+
+TEST(TokOracle, MiniCpm4LoadsAndMatchesSentencePiece) {
+  auto dir = test::fixture("models/minicpm4-0.5b-config");
+  if (!dir) GTEST_SKIP() << "fixture minicpm4-0.5b-config absent: test skipped";
+  auto v = load_hf_tokenizer_dir(dir->string());
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  EXPECT_EQ(v->kind, ModelKind::SpmBpe);
+  EXPECT_EQ(v->size(), 73448u);  // 73440 pieces + 8 added tokens
+  EXPECT_EQ(v->tokens[73440], "<|im_end|>");
+  EXPECT_EQ(v->types[73440], kTokControl);
+  EXPECT_EQ(v->eos_id, 73440);
+  EXPECT_EQ(v->bos_id, 1);
+  EXPECT_TRUE(v->add_bos);
+  EXPECT_NE(v->chat_template.find("<|im_start|>"), std::string::npos);
+  auto t = Tokenizer::create(std::move(*v));
+  ASSERT_TRUE(t.ok());
+  const int32_t im_start = t->token_to_id("<|im_start|>");
+  EXPECT_EQ(t->encode("<|im_start|>user", false, true).front(), im_start);
+  std::vector<std::string> texts = {"Hello world", "The quick brown fox jumps over the lazy dog.",
+                                    "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C",
+                                    "x = 1234 + 5678", "caf\xC3\xA9 \xF0\x9F\xA6\x99"};
+  compare_with_sentencepiece((*dir / "tokenizer.model").string(), *t, texts);
+}
+
+}  // namespace
+}  // namespace mc::tok
