@@ -172,6 +172,18 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   rep.info = wr.info;
   if (to->validate) {
     rep.validation = to->validate(pending.tmp_path());
+    if (req.fake_weight_config) {
+      // Shapes the user asked for need not agree with config.json: report, don't refuse.
+      auto& errs = rep.validation.errors;
+      for (auto it = errs.begin(); it != errs.end();) {
+        if (it->code == ErrorCode::Mismatch || it->code == ErrorCode::NotFound) {
+          rep.validation.warnings.push_back(it->render());
+          it = errs.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
     if (!rep.validation.ok()) {
       Error e = rep.validation.errors.front();
       e.message = "the output failed validation (" + std::to_string(rep.validation.errors.size()) +

@@ -63,7 +63,8 @@ Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_d
     e.hint = "free some disk space or write the output elsewhere (-o)";
     return e;
   }
-  out.tmp_ = parent / ("." + out.final_.filename().string() + ".mc-tmp-" + std::to_string(getpid()));
+  // Hidden, PID-tagged, and keeping the final name's extension (engines look at it).
+  out.tmp_ = parent / (".mc-tmp-" + std::to_string(getpid()) + "-" + out.final_.filename().string());
   remove_quietly(out.tmp_);
   if (is_dir) {
     fs::create_directory(out.tmp_, ec);

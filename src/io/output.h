@@ -1,6 +1,6 @@
 // Safe outputs: everything is written under a temporary sibling of the final path and renamed
 // into place only after it was written and validated. A crash, kill or full disk leaves at most
-// a ".name.mc-tmp-PID" sibling, never something that looks like a finished model.
+// a ".mc-tmp-PID-name" sibling, never something that looks like a finished model.
 #pragma once
 
 #include <cstdint>
