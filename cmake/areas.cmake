@@ -16,7 +16,7 @@ mc_area(transforms DIRS src/transforms DEPS mc_core mc_arch yaml-cpp)
 mc_area(graph DIRS src/graph DEPS mc_core mc_arch mc_quant openblas)
 mc_area(hf DIRS src/formats/hf DEPS mc_core mc_arch mc_safetensors mc_torch)
 mc_area(llama2c DIRS src/formats/llama2c DEPS mc_core mc_arch mc_transforms)
-mc_area(formats DIRS src/formats DEPS mc_hf mc_safetensors mc_torch)
+mc_area(formats DIRS src/formats DEPS mc_hf mc_safetensors mc_torch mc_llama2c)
 mc_area(converter DIRS src/converter DEPS mc_formats mc_transforms)
 mc_area(api DIRS src/api DEPS mc_converter)
 

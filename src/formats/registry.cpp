@@ -6,6 +6,7 @@
 
 #include "formats/detect_util.h"
 #include "formats/hf/hf.h"
+#include "formats/llama2c/llama2c.h"
 
 namespace mc::formats {
 
@@ -110,14 +111,6 @@ Confidence detect_gguf_magic(const fs::path& p) {
                                                                             : Confidence::No;
 }
 
-Confidence detect_llama2c_magic(const fs::path& p) {
-  const auto pr = probe_file(p);
-  if (!pr.ok || pr.head.size() < 8) return Confidence::No;
-  uint32_t magic;
-  std::memcpy(&magic, pr.head.data(), 4);
-  return magic == 0x616b3432u ? Confidence::Certain : Confidence::No;
-}
-
 Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
 
 const std::array<Engine, 12>& table() {
@@ -135,7 +128,7 @@ const std::array<Engine, 12>& table() {
       Engine{"megatron", "Megatron-LM checkpoint (legacy or Megatron-Core names, TP/PP)",
              detect_megatron},
       Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
-      Engine{"llama2c", "llama2.c checkpoint (legacy, v1 fp32, v2 int8), input only", detect_llama2c_magic},
+      llama2c::engine(),
   }};
   return kEngines;
 }
