@@ -86,7 +86,7 @@ Status MemoryData::read(uint64_t offset, std::span<std::byte> dst) const {
   if (offset > bytes_.size() || dst.size() > bytes_.size() - offset)
     return make_error(ErrorCode::Internal, "read [{}, {}) past the {} bytes of a tensor", offset,
                       offset + dst.size(), bytes_.size());
-  std::memcpy(dst.data(), bytes_.data() + offset, dst.size());
+  if (!dst.empty()) std::memcpy(dst.data(), bytes_.data() + offset, dst.size());
   return {};
 }
 
@@ -108,7 +108,7 @@ class OwnedData final : public TensorData {
   Status read(uint64_t offset, std::span<std::byte> dst) const override {
     if (offset > bytes_.size() || dst.size() > bytes_.size() - offset)
       return make_error(ErrorCode::Internal, "read past an owned tensor");
-    std::memcpy(dst.data(), bytes_.data() + offset, dst.size());
+    if (!dst.empty()) std::memcpy(dst.data(), bytes_.data() + offset, dst.size());
     return {};
   }
   std::optional<std::span<const std::byte>> view() const override {

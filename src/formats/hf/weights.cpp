@@ -1,6 +1,7 @@
 #include "formats/hf/weights.h"
 
 #include "formats/safetensors/safetensors.h"
+#include "formats/torch/torch_io.h"
 
 namespace mc::hf {
 
@@ -24,9 +25,21 @@ Result<LoadedWeights> load_weights(const fs::path& path) {
     w.format = "safetensors";
     return w;
   }
-  Error e = make_error(ErrorCode::Unsupported, "PyTorch .bin weights are not readable yet");
-  e.path = path.string();
-  return e;
+  if (dir) {
+    w.tensors = MC_TRY(torch::open_hf_torch_dir(path.string()));
+    std::error_code ec;
+    if (fs::exists(path / "pytorch_model.bin.index.json", ec)) {
+      w.files.push_back("pytorch_model.bin.index.json");
+    } else {
+      w.files.push_back("pytorch_model.bin");
+    }
+  } else {
+    auto f = MC_TRY(torch::open_torch_file(path.string()));
+    w.tensors = std::move(f.tensors);
+    w.files.push_back(path.filename().string());
+  }
+  w.format = "bin";
+  return w;
 }
 
 Result<std::vector<std::string>> write_weights(const TensorStore& tensors, const fs::path& out,
@@ -39,12 +52,43 @@ Result<std::vector<std::string>> write_weights(const TensorStore& tensors, const
     so.chunk_bytes = opt.chunk_bytes;
     return safetensors::write(tensors, out, so);
   }
-  Error e = make_error(ErrorCode::Unsupported, "writing PyTorch .bin weights is not available yet");
-  e.path = out.string();
-  return e;
+  torch::WriteOptions to;
+  to.pool = opt.pool;
+  to.chunk_bytes = opt.chunk_bytes;
+  to.atomic = false;  // the converter already writes under a temporary path
+  to.force = true;
+  if (opt.single_file) {
+    MC_CHECK(torch::write_torch_file(tensors, out, to));
+    return std::vector<std::string>{out.filename().string()};
+  }
+  return torch::write_torch_shards(tensors, out, opt.max_shard_bytes, to);
 }
 
 void validate_weights(const fs::path& path, formats::ValidationReport& report) {
+  const bool dir = is_dir(path);
+  if ((dir && safetensors::find_weight_files(path).empty()) || (!dir && is_bin_file(path))) {
+    std::vector<fs::path> files;
+    if (!dir) {
+      files.push_back(path);
+    } else {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(path, ec))
+        if (e.path().extension() == ".bin" && e.path().filename().string().rfind("pytorch_model", 0) == 0)
+          files.push_back(e.path());
+    }
+    if (files.empty()) {
+      Error e = make_error(ErrorCode::NotFound, "no weights found (no *.safetensors, no pytorch_model*.bin)");
+      e.path = path.string();
+      report.errors.push_back(e);
+    }
+    for (const auto& f : files)
+      for (auto& e : torch::validate_torch_file(f.string())) report.errors.push_back(std::move(e));
+    if (report.errors.empty() && dir) {
+      // Index consistency: every weight_map entry must be found (open_hf_torch_dir checks it).
+      if (auto st = torch::open_hf_torch_dir(path.string()); !st) report.errors.push_back(st.error());
+    }
+    return;
+  }
   auto r = safetensors::validate_path(path);
   for (auto& e : r.errors) report.errors.push_back(std::move(e));
   for (auto& w : r.warnings) report.warnings.push_back(std::move(w));
