@@ -1,0 +1,99 @@
+// HF parameter tables for llama / mistral / qwen2 / minicpm / gpt2 (formats.md §11.1).
+// Orders follow module registration: LlamaDecoderLayer registers self_attn, mlp,
+// input_layernorm, post_attention_layernorm; GPT2Block ln_1, attn, ln_2, mlp.
+#include "transforms/param_names.h"
+
+#include <fmt/format.h>
+
+namespace mc::transforms {
+
+namespace {
+
+void add(std::vector<ParamSpec>& out, std::string name, Shape shape) {
+  out.push_back({std::move(name), std::move(shape)});
+}
+
+std::vector<ParamSpec> llama_like(const arch::ArchConfig& c) {
+  std::vector<ParamSpec> out;
+  const int64_t h = c.hidden_size, hd = c.head_dim, inter = c.intermediate_size;
+  const int64_t q_out = c.num_heads * hd, kv_out = c.num_kv_heads * hd;
+  add(out, "model.embed_tokens.weight", {c.vocab_size, h});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string p = fmt::format("model.layers.{}.", l);
+    auto proj = [&](const char* name, int64_t rows, int64_t cols, bool bias) {
+      add(out, p + name + ".weight", {rows, cols});
+      if (bias) add(out, p + name + ".bias", {rows});
+    };
+    proj("self_attn.q_proj", q_out, h, c.qkv_bias);
+    proj("self_attn.k_proj", kv_out, h, c.qkv_bias);
+    proj("self_attn.v_proj", kv_out, h, c.qkv_bias);
+    proj("self_attn.o_proj", h, q_out, c.o_bias);
+    proj("mlp.gate_proj", inter, h, c.mlp_bias);
+    proj("mlp.up_proj", inter, h, c.mlp_bias);
+    proj("mlp.down_proj", h, inter, c.mlp_bias);
+    add(out, p + "input_layernorm.weight", {h});
+    add(out, p + "post_attention_layernorm.weight", {h});
+  }
+  add(out, "model.norm.weight", {h});
+  if (!c.tie_word_embeddings) add(out, "lm_head.weight", {c.vocab_size, h});
+  return out;
+}
+
+std::vector<ParamSpec> gpt2(const arch::ArchConfig& c) {
+  std::vector<ParamSpec> out;
+  const int64_t h = c.hidden_size, inner = c.intermediate_size;
+  add(out, "transformer.wte.weight", {c.vocab_size, h});
+  add(out, "transformer.wpe.weight", {c.max_position, h});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string p = fmt::format("transformer.h.{}.", l);
+    add(out, p + "ln_1.weight", {h});
+    add(out, p + "ln_1.bias", {h});
+    add(out, p + "attn.c_attn.weight", {h, 3 * h});
+    add(out, p + "attn.c_attn.bias", {3 * h});
+    add(out, p + "attn.c_proj.weight", {h, h});
+    add(out, p + "attn.c_proj.bias", {h});
+    add(out, p + "ln_2.weight", {h});
+    add(out, p + "ln_2.bias", {h});
+    add(out, p + "mlp.c_fc.weight", {h, inner});
+    add(out, p + "mlp.c_fc.bias", {inner});
+    add(out, p + "mlp.c_proj.weight", {inner, h});
+    add(out, p + "mlp.c_proj.bias", {h});
+  }
+  add(out, "transformer.ln_f.weight", {h});
+  add(out, "transformer.ln_f.bias", {h});
+  if (!c.tie_word_embeddings) add(out, "lm_head.weight", {c.vocab_size, h});
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<ParamSpec>> hf_param_specs(const arch::ArchConfig& c) {
+  switch (c.family) {
+    case arch::Family::Llama:
+    case arch::Family::Mistral:
+    case arch::Family::Qwen2:
+    case arch::Family::MiniCPM:
+      return llama_like(c);
+    case arch::Family::GPT2:
+      return gpt2(c);
+    default: {
+      Error e = make_error(ErrorCode::Unsupported,
+                           "no parameter table for model_type '{}' (architecture '{}')",
+                           c.model_type, c.architecture);
+      e.hint = "pass a shapes file listing every tensor ({name: [dims]})";
+      return e;
+    }
+  }
+}
+
+bool is_norm_param(std::string_view name) {
+  const auto dot = name.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  const std::string_view module = name.substr(0, dot);
+  const auto mdot = module.rfind('.');
+  const std::string_view last = mdot == std::string_view::npos ? module : module.substr(mdot + 1);
+  if (last.find("norm") != std::string_view::npos) return true;  // *_layernorm, norm, ln_norm
+  return last.starts_with("ln_") || last == "ln";                // GPT-2 ln_1 / ln_2 / ln_f
+}
+
+}  // namespace mc::transforms
