@@ -25,6 +25,16 @@ Result<formats::ValidationReport> validate(const std::string& path, const std::s
   return converter::validate(path, input_format);
 }
 
+Result<converter::CheckReport> check(const converter::CheckRequest& req) { return converter::check(req); }
+
+Result<Tokenized> tokenize(const std::string& path, const std::string& text, bool add_special) {
+  auto tk = MC_TRY(converter::tokenizer_from_path(path));
+  Tokenized t;
+  t.ids = tk.encode(text, add_special);
+  for (int32_t id : t.ids) t.pieces.push_back(tk.piece(id));
+  return t;
+}
+
 std::vector<FormatRow> list_formats() {
   std::vector<FormatRow> rows;
   for (const auto& e : formats::engines())

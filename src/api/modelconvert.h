@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "converter/check.h"
 #include "converter/converter.h"
 
 namespace mc::api {
@@ -20,6 +21,15 @@ Result<ConvertReport> convert(const ConvertRequest& req);
 Result<ojson> inspect(const std::string& path, const std::string& input_format = "auto");
 // Static checks of a file or directory; reports every problem found.
 Result<formats::ValidationReport> validate(const std::string& path, const std::string& input_format = "auto");
+
+// Runs the model in the reference runtime (and its source with --compare). Reads the weights.
+Result<converter::CheckReport> check(const converter::CheckRequest& req);
+// Token ids and pieces of `text` with the tokenizer of `path` (model, tokenizer.json/.model).
+struct Tokenized {
+  std::vector<int32_t> ids;
+  std::vector<std::string> pieces;
+};
+Result<Tokenized> tokenize(const std::string& path, const std::string& text, bool add_special);
 
 struct FormatRow {
   std::string id, description;

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
 
   // convert
   mc::api::ConvertRequest req;
+  std::string path_for_tok;
   std::string input, out, dtype, max_shard, quant_config, fake_cfg, tokenizer;
   auto* conv = app.add_subcommand("convert", "convert a model to another format");
   conv->add_option("input", input, "model directory or file (or a config.json with --fake-weight)")->required();
@@ -126,6 +127,28 @@ int main(int argc, char** argv) {
   conv->add_flag("--quiet", req.quiet, "print nothing but errors");
   conv->add_flag("--dry-run", req.dry_run, "plan only: print what would be written");
   conv->add_flag("--json", json, "machine-readable result");
+  bool conv_check = false;
+  conv->add_flag("--check", conv_check, "after converting, run the output and compare it with the source");
+
+  mc::converter::CheckRequest creq;
+  std::string ids_text, compare_path, dump_path, prompt;
+  auto* chk = app.add_subcommand("check", "run a model in the reference runtime; compare it with its source");
+  chk->add_option("model", creq.model, "model directory or file")->required();
+  chk->add_option("--prompt", prompt, "prompt text (needs the model's tokenizer; default \"Once upon a time\")");
+  chk->add_option("--ids", ids_text, "prompt token ids, e.g. 1,450,4996");
+  chk->add_option("--max-new-tokens", creq.max_new_tokens, "greedy tokens to generate (default 16)");
+  chk->add_option("--compare", compare_path, "source model: compare logits, top-1 and KL; PASS or FAIL");
+  chk->add_option("--dump-logits", dump_path, "write prompt_ids, logits_all and greedy_ids as JSON");
+  chk->add_option("--threads", creq.threads, "worker threads (default: all cores)");
+  chk->add_flag("--json", json, "machine-readable output");
+
+  std::string tok_text;
+  bool no_bos = false;
+  auto* tokc = app.add_subcommand("tokenize", "token ids and pieces of a text");
+  tokc->add_option("path", path_for_tok, "model directory, GGUF file, tokenizer.json or tokenizer.model")->required();
+  tokc->add_option("--text", tok_text, "text to tokenize")->required();
+  tokc->add_flag("--no-bos", no_bos, "do not add the BOS/EOS tokens the tokenizer would add");
+  tokc->add_flag("--json", json, "machine-readable output");
 
   std::string path, from = "auto";
   auto* insp = app.add_subcommand("inspect", "show format, architecture, dtypes, parameters, files");
@@ -191,6 +214,24 @@ int main(int argc, char** argv) {
     auto r = mc::api::convert(req);
     if (req.progress) std::fprintf(stderr, "\r             \r");
     if (!r) return fail(r.error(), json);
+    if (conv_check) {
+      mc::converter::CheckRequest cr;
+      cr.model = r->output;
+      cr.compare = req.input;
+      cr.threads = req.threads;
+      cr.max_new_tokens = 8;
+      auto c = mc::api::check(cr);
+      if (!c) return fail(c.error(), json);
+      if (json) {
+        auto j = r->to_json();
+        j["check"] = c->to_json();
+        std::cout << j.dump(2) << "\n";
+      } else {
+        fmt::print("wrote {} -> {}\ncheck: {}\n{}\n", r->output_format, r->output.string(), c->comparison.dump(),
+                   c->pass ? "PASS" : "FAIL");
+      }
+      return c->pass ? 0 : mc::exit_code_for(mc::ErrorCode::CheckFailed);
+    }
     if (json) {
       std::cout << r->to_json().dump(2) << "\n";
     } else if (!req.quiet) {
@@ -201,6 +242,56 @@ int main(int argc, char** argv) {
         fmt::print("wrote {} ({} tensors, {}) in {:.2f} s -> {}\n", r->output_format, r->tensors,
                    human_bytes(r->tensor_bytes), r->seconds, r->output.string());
       for (const auto& w : r->validation.warnings) fmt::print("warning: {}\n", w);
+    }
+    return 0;
+  }
+  if (*chk) {
+    if (!ids_text.empty()) {
+      std::string cur;
+      for (char c : ids_text + ",") {
+        if (c == ',') {
+          if (!cur.empty()) {
+            try {
+              creq.ids.push_back(int32_t(std::stol(cur)));
+            } catch (...) {
+              return fail(mc::make_error(mc::ErrorCode::InvalidArgument, "--ids: '{}' is not a number", cur), json);
+            }
+          }
+          cur.clear();
+        } else if (c != ' ') {
+          cur += c;
+        }
+      }
+    }
+    if (!prompt.empty()) creq.prompt = prompt;
+    if (!compare_path.empty()) creq.compare = compare_path;
+    if (!dump_path.empty()) creq.dump_logits = dump_path;
+    auto r = mc::api::check(creq);
+    if (!r) return fail(r.error(), json);
+    if (json) {
+      std::cout << r->to_json().dump(2) << "\n";
+    } else {
+      std::string ids;
+      for (auto id : r->prompt_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+      fmt::print("prompt ids:  {}\n", ids);
+      ids.clear();
+      for (auto id : r->greedy_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+      fmt::print("greedy ids:  {}\n", ids);
+      if (!r->greedy_text.empty()) fmt::print("greedy text: {}\n", r->greedy_text);
+      if (r->compared) {
+        fmt::print("compare:     {}\nrule:        {}\n{}\n", r->comparison.dump(), r->rule, r->pass ? "PASS" : "FAIL");
+      }
+    }
+    if (r->compared && !r->pass) return mc::exit_code_for(mc::ErrorCode::CheckFailed);
+    return 0;
+  }
+  if (*tokc) {
+    auto r = mc::api::tokenize(path_for_tok, tok_text, !no_bos);
+    if (!r) return fail(r.error(), json);
+    if (json) {
+      std::cout << ojson{{"ids", r->ids}, {"pieces", r->pieces}}.dump() << "\n";
+    } else {
+      for (size_t i = 0; i < r->ids.size(); ++i) fmt::print("{:>8}  {}\n", r->ids[i], r->pieces[i]);
     }
     return 0;
   }
