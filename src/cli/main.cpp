@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "api/modelconvert.h"
+#include "io/output.h"
 
 namespace {
 
@@ -126,6 +127,8 @@ int main(int argc, char** argv) {
   conv->add_flag("--force", req.force, "replace an existing output");
   conv->add_flag("--quiet", req.quiet, "print nothing but errors");
   conv->add_flag("--dry-run", req.dry_run, "plan only: print what would be written");
+  bool sync = false;
+  conv->add_flag("--sync", sync, "fsync the output before renaming it into place (survives power loss)");
   conv->add_flag("--json", json, "machine-readable result");
   bool conv_check = false;
   conv->add_flag("--check", conv_check, "after converting, run the output and compare it with the source");
@@ -172,6 +175,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*conv) {
+    mc::io::set_sync_on_close(sync);
     req.input = input;
     if (!out.empty()) req.output = out;
     if (!dtype.empty()) {

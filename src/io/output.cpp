@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -120,6 +121,7 @@ Status PendingOutput::commit() {
   committed_ = true;
   if (!old.empty()) remove_quietly(old);
   // Make the rename durable.
+  if (!g_sync_on_close) return {};
   int dfd = ::open(final_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);
@@ -170,9 +172,16 @@ Status OutFile::pwrite(uint64_t offset, std::span<const std::byte> data) const {
   return {};
 }
 
+namespace {
+std::atomic<bool> g_sync_on_close{false};
+}  // namespace
+
+void set_sync_on_close(bool on) { g_sync_on_close = on; }
+bool sync_on_close() { return g_sync_on_close; }
+
 Status OutFile::close() {
   if (fd_ < 0) return {};
-  if (fdatasync(fd_) != 0) return os_error(path_, "fsync failed");
+  if (g_sync_on_close && fdatasync(fd_) != 0) return os_error(path_, "fsync failed");
   const int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) return os_error(path_, "close failed");

@@ -55,6 +55,13 @@ class OutFile {
   fs::path path_;
 };
 
+// Whether OutFile::close() flushes data to the device (fdatasync). Off by default, as cp,
+// save_pretrained and llama.cpp do: the rename-after-validation already guarantees that a
+// crash or kill never leaves a partial output at the final path; --sync adds durability
+// against power loss at the price of waiting for the disk. Set once by the CLI at start.
+void set_sync_on_close(bool on);
+bool sync_on_close();
+
 // Writes a small file in one go (configs, index json) with an fsync.
 Status write_small_file(const fs::path& path, std::string_view content);
 // Copies a file (tokenizer files carried through).
