@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "formats/detect_util.h"
+#include "formats/gguf/gguf.h"
 #include "formats/hf/hf.h"
 #include "formats/llama2c/llama2c.h"
 
@@ -105,12 +106,6 @@ Confidence detect_megatron(const fs::path& p) {
   return Confidence::No;
 }
 
-Confidence detect_gguf_magic(const fs::path& p) {
-  const auto pr = probe_file(p);
-  return pr.ok && pr.head.size() >= 4 && pr.head.compare(0, 4, "GGUF") == 0 ? Confidence::Certain
-                                                                            : Confidence::No;
-}
-
 Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
 
 const std::array<Engine, 12>& table() {
@@ -118,7 +113,7 @@ const std::array<Engine, 12>& table() {
       hf::hf_engine(),
       hf::safetensors_engine(),
       hf::pytorch_engine(),
-      Engine{"gguf", "GGUF (llama.cpp), float or ggml-quantized", detect_gguf_magic},
+      gguf::engine(),
       Engine{"onnx", "ONNX graph with external or embedded weights (onnxruntime, Transformers.js)",
              detect_onnx},
       Engine{"torchscript", "TorchScript archive (torch.jit.load)", detect_torchscript},

@@ -12,6 +12,8 @@
 namespace mc::io {
 
 namespace {
+std::atomic<bool> g_sync_on_close{false};
+
 Error os_error(const fs::path& path, std::string_view what, int err = errno) {
   Error e = make_error(err == ENOSPC   ? ErrorCode::NoSpace
                        : err == ENOENT ? ErrorCode::NotFound
@@ -171,10 +173,6 @@ Status OutFile::pwrite(uint64_t offset, std::span<const std::byte> data) const {
   }
   return {};
 }
-
-namespace {
-std::atomic<bool> g_sync_on_close{false};
-}  // namespace
 
 void set_sync_on_close(bool on) { g_sync_on_close = on; }
 bool sync_on_close() { return g_sync_on_close; }

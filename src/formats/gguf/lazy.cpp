@@ -1,0 +1,182 @@
+#include "formats/gguf/lazy.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/ggml.h"
+
+namespace mc::gguf {
+namespace {
+
+// f32 working set of one batch inside a chunk: bounds the temporaries of a conversion.
+constexpr int64_t kBatchElems = int64_t(1) << 18;
+
+uint64_t bytes_for(DType t, int64_t n) {
+  const auto& i = dtype_info(t);
+  return uint64_t(n) / i.block_elems * i.block_bytes;
+}
+
+Status widen(DType t, const std::byte* src, float* dst, int64_t n) {
+  if (is_quantized(t)) return quant::dequantize(t, {src, bytes_for(t, n)}, dst, n);
+  to_f32(t, src, dst, size_t(n));
+  return {};
+}
+
+Status narrow(DType t, const float* src, int64_t rows, int64_t cols, std::byte* dst) {
+  if (is_quantized(t))
+    return quant::quantize_rows(t, src, rows, cols, {dst, bytes_for(t, rows * cols)}, nullptr);
+  from_f32(src, t, dst, size_t(rows * cols));
+  return {};
+}
+
+Status check_cols(DType t, int64_t cols, const char* what) {
+  const auto& i = dtype_info(t);
+  if (cols % int64_t(i.block_elems) != 0)
+    return make_error(ErrorCode::InvalidArgument, "{} rows of {} elements are not whole {} blocks of {}",
+                      what, cols, i.name, i.block_elems);
+  return {};
+}
+
+}  // namespace
+
+uint64_t RowSource::row_bytes() const { return bytes_for(dtype, cols); }
+
+Result<RowSource> row_view(const TensorEntry& e, int64_t rows) {
+  const uint64_t numel = MC_TRY(shape_numel(e.shape));
+  if (rows == 0) rows = e.shape.size() >= 2 ? e.shape[0] : 1;
+  if (rows <= 0 || numel % uint64_t(rows) != 0)
+    return make_error(ErrorCode::InvalidArgument, "cannot view shape {} as {} rows",
+                      shape_str(e.shape), rows);
+  RowSource s;
+  s.dtype = e.dtype;
+  s.rows = rows;
+  s.cols = int64_t(numel / uint64_t(rows));
+  MC_CHECK(check_cols(e.dtype, s.cols, e.name.c_str()));
+  const uint64_t rb = s.row_bytes();
+  TensorDataPtr data = e.data;
+  std::string name = e.name;
+  s.read = [data, rb, name](int64_t r0, int64_t n, std::byte* dst) -> Status {
+    if (!data) return make_error(ErrorCode::Internal, "tensor '{}' has no data source", name);
+    return data->read(uint64_t(r0) * rb, {dst, uint64_t(n) * rb});
+  };
+  return s;
+}
+
+RowSource gather_rows(RowSource src, std::vector<int64_t> perm) {
+  RowSource out = src;
+  out.rows = int64_t(perm.size());
+  const uint64_t rb = src.row_bytes();
+  auto p = std::make_shared<const std::vector<int64_t>>(std::move(perm));
+  auto inner = std::move(src.read);
+  out.read = [p, rb, inner](int64_t r0, int64_t n, std::byte* dst) -> Status {
+    // Consecutive source rows are read in one call.
+    int64_t i = 0;
+    while (i < n) {
+      const int64_t first = (*p)[size_t(r0 + i)];
+      int64_t run = 1;
+      while (i + run < n && (*p)[size_t(r0 + i + run)] == first + run) ++run;
+      MC_CHECK(inner(first, run, dst + uint64_t(i) * rb));
+      i += run;
+    }
+    return {};
+  };
+  return out;
+}
+
+Result<RowSource> transposed(const TensorEntry& e) {
+  if (e.shape.size() != 2)
+    return make_error(ErrorCode::InvalidArgument, "tensor '{}' of shape {} is not 2-D", e.name,
+                      shape_str(e.shape));
+  RowSource src = MC_TRY(row_view(e));
+  const int64_t a = e.shape[0], b = e.shape[1];
+  RowSource out;
+  out.dtype = is_quantized(e.dtype) ? DType::F32 : e.dtype;
+  out.rows = b;
+  out.cols = a;
+  const size_t es = dtype_size(out.dtype);
+  TensorDataPtr data = e.data;
+  out.read = [src, data, a, b, es](int64_t r0, int64_t n, std::byte* dst) -> Status {
+    // Output rows [r0, r0+n) are source columns [r0, r0+n): take that slice of every source
+    // row (whole rows, dequantized, when the source is block-quantized) and scatter it.
+    const bool quantized = is_quantized(src.dtype);
+    std::vector<std::byte> row(quantized ? src.row_bytes() : uint64_t(n) * es);
+    std::vector<float> wide(quantized ? size_t(b) : 0);
+    for (int64_t i = 0; i < a; ++i) {
+      const std::byte* base;
+      if (quantized) {
+        MC_CHECK(src.read(i, 1, row.data()));
+        MC_CHECK(widen(src.dtype, row.data(), wide.data(), b));
+        base = reinterpret_cast<const std::byte*>(wide.data() + r0);
+      } else {
+        MC_CHECK(data->read((uint64_t(i) * uint64_t(b) + uint64_t(r0)) * es, row));
+        base = row.data();
+      }
+      for (int64_t j = 0; j < n; ++j)
+        std::memcpy(dst + (uint64_t(j) * uint64_t(a) + uint64_t(i)) * es, base + uint64_t(j) * es, es);
+    }
+    return {};
+  };
+  return out;
+}
+
+Result<TensorDataPtr> rows_as(RowSource src, DType out) {
+  MC_CHECK(check_cols(out, src.cols, "output"));
+  const uint64_t in_rb = src.row_bytes();
+  const uint64_t out_rb = bytes_for(out, src.cols);
+  const int64_t rows = src.rows, cols = src.cols;
+  auto fill = [src, out, in_rb, out_rb, cols](int64_t r0, int64_t n, std::byte* dst) -> Status {
+    if (src.dtype == out) return src.read(r0, n, dst);
+    const int64_t batch = std::max<int64_t>(1, kBatchElems / std::max<int64_t>(cols, 1));
+    std::vector<std::byte> raw;
+    std::vector<float> wide;
+    for (int64_t b = 0; b < n; b += batch) {
+      const int64_t m = std::min(batch, n - b);
+      raw.resize(size_t(uint64_t(m) * in_rb));
+      wide.resize(size_t(m * cols));
+      MC_CHECK(src.read(r0 + b, m, raw.data()));
+      MC_CHECK(widen(src.dtype, raw.data(), wide.data(), m * cols));
+      MC_CHECK(narrow(out, wide.data(), m, cols, dst + uint64_t(b) * out_rb));
+    }
+    return {};
+  };
+  auto fn = [fill, out_rb, rows](uint64_t offset, std::span<std::byte> dst) -> Status {
+    if (dst.empty()) return {};
+    const uint64_t total = uint64_t(rows) * out_rb;
+    if (offset > total || dst.size() > total - offset)
+      return make_error(ErrorCode::Internal, "read [{}, {}) past {} bytes", offset,
+                        offset + dst.size(), total);
+    if (out_rb == 0) return {};
+    const uint64_t r0 = offset / out_rb;
+    const uint64_t r1 = (offset + dst.size() + out_rb - 1) / out_rb;
+    if (offset % out_rb == 0 && dst.size() % out_rb == 0)
+      return fill(int64_t(r0), int64_t(r1 - r0), dst.data());
+    // Unaligned range (a reader not honouring chunk_align): compute the covering rows.
+    std::vector<std::byte> tmp(size_t((r1 - r0) * out_rb));
+    MC_CHECK(fill(int64_t(r0), int64_t(r1 - r0), tmp.data()));
+    std::memcpy(dst.data(), tmp.data() + (offset - r0 * out_rb), dst.size());
+    return {};
+  };
+  return make_fn_data(fn, out_rb);
+}
+
+Result<std::vector<int64_t>> hf_to_gguf_perm(int64_t rows, int64_t heads) {
+  if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0)
+    return make_error(ErrorCode::Mismatch,
+                      "{} rows cannot be split into {} heads of an even size for the RoPE permutation",
+                      rows, heads);
+  const int64_t hd = rows / heads, half = hd / 2;
+  std::vector<int64_t> p(static_cast<size_t>(rows));
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t j = 0; j < 2; ++j) p[size_t(h * hd + 2 * i + j)] = h * hd + j * half + i;
+  return p;
+}
+
+Result<std::vector<int64_t>> gguf_to_hf_perm(int64_t rows, int64_t heads) {
+  auto fwd = MC_TRY(hf_to_gguf_perm(rows, heads));
+  std::vector<int64_t> inv(fwd.size());
+  for (size_t r = 0; r < fwd.size(); ++r) inv[size_t(fwd[r])] = int64_t(r);
+  return inv;
+}
+
+}  // namespace mc::gguf

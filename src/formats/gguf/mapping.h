@@ -1,0 +1,59 @@
+// Model <-> GGUF mappings for the architectures llama.cpp runs (formats.md §2.7-2.9):
+// tensor names, hyper-parameter metadata, the llama q/k RoPE row permutation, GPT-2's Conv1D
+// transposition and the per-tensor output types of convert_hf_to_gguf / llama-quantize.
+//
+// MiniCPM is written as llama.cpp's own "minicpm" architecture (minicpm.embedding_scale,
+// .residual_scale, .logit_scale) rather than folded into plain llama weights: that keeps every
+// weight bit-identical and the tying intact, llama.cpp runs it natively, and GGUF -> HF gives the
+// original MiniCPM model back. Folding to llama is the separate mup2llama transform (§10), which
+// a user asks for explicitly.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arch/config.h"
+#include "core/model.h"
+#include "formats/gguf/file.h"
+
+namespace mc::gguf {
+
+// general.architecture for a family (Mistral is written as "llama", as llama.cpp does).
+std::optional<std::string_view> gguf_arch_name(arch::Family f);
+std::optional<arch::Family> family_from_gguf_arch(std::string_view arch);
+
+// The GGUF name of an HF tensor: nullopt if the family has no such tensor, "" if convert skips
+// it (rotary inv_freq, GPT-2 attention masks, tied lm_head).
+std::optional<std::string> gguf_tensor_name(arch::Family f, std::string_view hf_name);
+// The HF name of a GGUF tensor (nullopt when unknown).
+std::optional<std::string> hf_tensor_name(arch::Family f, std::string_view gguf_name);
+
+// True when the family's llama.cpp graph uses NORM RoPE on HF rotate-half weights, so q/k rows
+// are permuted (llama, mistral, minicpm; not qwen2, not gpt2).
+bool needs_qk_permutation(arch::Family f);
+
+struct ToGgufOptions {
+  std::string ftype = "f16";  // f32 | f16 | bf16 | a llama-quantize file type (q8_0, q4_k_m, ...)
+  std::string name;           // general.name ("" = from the config / source path)
+};
+
+struct Plan {
+  KvStore kv;
+  std::vector<TensorEntry> tensors;  // GGUF names, PyTorch-order shapes, output dtypes, lazy data
+};
+
+// HF-form Model -> the header and lazy tensors of a GGUF file (tokenizer keys not included).
+Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt);
+
+// The architecture keys of `c` for arch `a` (general.architecture, {a}.context_length, ...).
+void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view a);
+// The ArchConfig a GGUF file describes (from its {arch}.* keys and tensor shapes).
+Result<arch::ArchConfig> arch_from_file(const File& f);
+
+// GGUF file -> HF-form Model: config.json rebuilt, tensors renamed back, q/k rows un-permuted,
+// GPT-2 Conv1D weights transposed back, block-quantized tensors dequantized to F32 lazily.
+Result<Model> model_from_file(const File& f);
+
+}  // namespace mc::gguf

@@ -1,0 +1,259 @@
+// Tensor names and architecture metadata (formats.md §2.7, §2.8), in both directions.
+#include <array>
+#include <charconv>
+#include <cmath>
+
+#include "formats/gguf/mapping.h"
+
+namespace mc::gguf {
+namespace {
+
+using arch::Family;
+
+struct NamePair {
+  std::string_view hf;    // stem without ".weight"/".bias"
+  std::string_view gguf;  // stem without ".weight"/".bias"
+};
+
+// Per-layer tensors: HF "model.layers.N.<hf>" / GPT-2 "[transformer.]h.N.<hf>" <-> "blk.N.<gguf>".
+constexpr std::array<NamePair, 9> kLlamaLayer{{
+    {"input_layernorm", "attn_norm"},
+    {"self_attn.q_proj", "attn_q"},
+    {"self_attn.k_proj", "attn_k"},
+    {"self_attn.v_proj", "attn_v"},
+    {"self_attn.o_proj", "attn_output"},
+    {"post_attention_layernorm", "ffn_norm"},
+    {"mlp.gate_proj", "ffn_gate"},
+    {"mlp.up_proj", "ffn_up"},
+    {"mlp.down_proj", "ffn_down"},
+}};
+constexpr std::array<NamePair, 3> kLlamaGlobal{{
+    {"model.embed_tokens", "token_embd"},
+    {"model.norm", "output_norm"},
+    {"lm_head", "output"},
+}};
+constexpr std::array<NamePair, 6> kGpt2Layer{{
+    {"ln_1", "attn_norm"},
+    {"attn.c_attn", "attn_qkv"},
+    {"attn.c_proj", "attn_output"},
+    {"ln_2", "ffn_norm"},
+    {"mlp.c_fc", "ffn_up"},
+    {"mlp.c_proj", "ffn_down"},
+}};
+constexpr std::array<NamePair, 3> kGpt2Global{{
+    {"wte", "token_embd"},
+    {"wpe", "position_embd"},
+    {"ln_f", "output_norm"},
+}};
+
+struct ArchRow {
+  Family f;
+  std::string_view gguf;
+};
+constexpr std::array<ArchRow, 5> kArchs{{
+    {Family::Llama, "llama"},
+    {Family::Mistral, "llama"},
+    {Family::Qwen2, "qwen2"},
+    {Family::MiniCPM, "minicpm"},
+    {Family::GPT2, "gpt2"},
+}};
+
+// Splits "stem.weight" / "stem.bias" into stem and suffix (".weight" / ".bias").
+bool split_param(std::string_view name, std::string_view* stem, std::string_view* suffix) {
+  for (std::string_view s : {std::string_view(".weight"), std::string_view(".bias")})
+    if (name.ends_with(s)) {
+      *stem = name.substr(0, name.size() - s.size());
+      *suffix = s;
+      return true;
+    }
+  return false;
+}
+
+// "<prefix>N.<rest>" -> (N, rest).
+bool split_layer(std::string_view name, std::string_view prefix, int64_t* n, std::string_view* rest) {
+  if (!name.starts_with(prefix)) return false;
+  name.remove_prefix(prefix.size());
+  const auto dot = name.find('.');
+  if (dot == 0 || dot == name.npos) return false;
+  auto [p, ec] = std::from_chars(name.data(), name.data() + dot, *n);
+  if (ec != std::errc() || p != name.data() + dot || *n < 0) return false;
+  *rest = name.substr(dot + 1);
+  return true;
+}
+
+template <size_t N>
+std::optional<std::string_view> lookup(const std::array<NamePair, N>& t, std::string_view key, bool from_hf) {
+  for (const auto& p : t)
+    if ((from_hf ? p.hf : p.gguf) == key) return from_hf ? p.gguf : p.hf;
+  return std::nullopt;
+}
+
+bool is_gpt2(Family f) { return f == Family::GPT2; }
+
+}  // namespace
+
+std::optional<std::string_view> gguf_arch_name(Family f) {
+  for (const auto& r : kArchs)
+    if (r.f == f) return r.gguf;
+  return std::nullopt;
+}
+
+std::optional<Family> family_from_gguf_arch(std::string_view a) {
+  for (const auto& r : kArchs)
+    if (r.gguf == a) return r.f;  // "llama" finds Llama first
+  return std::nullopt;
+}
+
+bool needs_qk_permutation(Family f) {
+  return f == Family::Llama || f == Family::Mistral || f == Family::MiniCPM;
+}
+
+std::optional<std::string> gguf_tensor_name(Family f, std::string_view hf) {
+  if (is_gpt2(f)) {
+    if (hf.starts_with("transformer.")) hf.remove_prefix(12);
+    if (hf == "lm_head.weight" || hf.ends_with(".attn.bias") || hf.ends_with(".attn.masked_bias"))
+      return std::string();
+  } else if (hf.ends_with(".rotary_emb.inv_freq")) {
+    return std::string();
+  }
+  std::string_view stem, suffix;
+  if (!split_param(hf, &stem, &suffix)) return std::nullopt;
+  int64_t n;
+  std::string_view rest;
+  if (split_layer(stem, is_gpt2(f) ? "h." : "model.layers.", &n, &rest)) {
+    auto g = is_gpt2(f) ? lookup(kGpt2Layer, rest, true) : lookup(kLlamaLayer, rest, true);
+    if (!g) return std::nullopt;
+    return fmt::format("blk.{}.{}{}", n, *g, suffix);
+  }
+  auto g = is_gpt2(f) ? lookup(kGpt2Global, stem, true) : lookup(kLlamaGlobal, stem, true);
+  if (!g) return std::nullopt;
+  return fmt::format("{}{}", *g, suffix);
+}
+
+std::optional<std::string> hf_tensor_name(Family f, std::string_view gguf) {
+  std::string_view stem, suffix;
+  if (!split_param(gguf, &stem, &suffix)) return std::nullopt;
+  const std::string_view prefix = is_gpt2(f) ? "transformer." : "";
+  int64_t n;
+  std::string_view rest;
+  if (split_layer(stem, "blk.", &n, &rest)) {
+    auto h = is_gpt2(f) ? lookup(kGpt2Layer, rest, false) : lookup(kLlamaLayer, rest, false);
+    if (!h) return std::nullopt;
+    return fmt::format("{}{}{}.{}{}", prefix, is_gpt2(f) ? "h." : "model.layers.", n, *h, suffix);
+  }
+  auto h = is_gpt2(f) ? lookup(kGpt2Global, stem, false) : lookup(kLlamaGlobal, stem, false);
+  if (!h) return std::nullopt;
+  return fmt::format("{}{}{}", prefix, *h, suffix);
+}
+
+void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view a) {
+  const std::string p(a);
+  auto u32 = [](int64_t v) { return uint32_t(std::clamp<int64_t>(v, 0, UINT32_MAX)); };
+  kv.set_string("general.architecture", p);
+  kv.set_u32(p + ".context_length", u32(c.max_position));
+  kv.set_u32(p + ".embedding_length", u32(c.hidden_size));
+  kv.set_u32(p + ".block_count", u32(c.num_layers));
+  kv.set_u32(p + ".feed_forward_length", u32(c.intermediate_size));
+  kv.set_u32(p + ".attention.head_count", u32(c.num_heads));
+  if (c.family == Family::GPT2) {
+    kv.set_f32(p + ".attention.layer_norm_epsilon", float(c.norm_eps));
+    return;
+  }
+  kv.set_u32(p + ".attention.head_count_kv", u32(c.num_kv_heads));
+  kv.set_f32(p + ".rope.freq_base", float(c.rope_theta));
+  kv.set_f32(p + ".attention.layer_norm_rms_epsilon", float(c.norm_eps));
+  kv.set_u32(p + ".rope.dimension_count", u32(c.head_dim));
+  if (c.num_heads > 0 && c.head_dim != c.hidden_size / c.num_heads) {
+    kv.set_u32(p + ".attention.key_length", u32(c.head_dim));
+    kv.set_u32(p + ".attention.value_length", u32(c.head_dim));
+  }
+  kv.set_u32(p + ".vocab_size", u32(c.vocab_size));
+  if (c.rope_scaling.is_object()) {
+    const auto& rs = c.rope_scaling;
+    std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    const double factor = rs.contains("factor") && rs["factor"].is_number() ? rs["factor"].get<double>() : 0.0;
+    if ((type == "linear" || type == "yarn") && factor > 0) {
+      kv.set_string(p + ".rope.scaling.type", type);
+      kv.set_f32(p + ".rope.scaling.factor", float(factor));
+      if (auto o = rs.find("original_max_position_embeddings"); o != rs.end() && o->is_number_integer())
+        kv.set_u32(p + ".rope.scaling.original_context_length", u32(o->get<int64_t>()));
+    }
+  }
+  if (c.family == Family::MiniCPM) {
+    kv.set_f32(p + ".embedding_scale", float(c.scale_emb));
+    kv.set_f32(p + ".residual_scale", float(c.scale_depth / std::sqrt(double(c.num_layers))));
+    kv.set_f32(p + ".logit_scale", float(double(c.hidden_size) / c.dim_model_base));
+  }
+}
+
+Result<arch::ArchConfig> arch_from_file(const File& f) {
+  auto fail = [&](ErrorCode code, std::string msg, std::string hint = "") {
+    Error e = make_error(code, "{}", msg);
+    e.path = f.path;
+    e.hint = std::move(hint);
+    return e;
+  };
+  auto a = f.kv.get_string("general.architecture");
+  if (!a) return fail(ErrorCode::NotFound, "general.architecture is missing");
+  auto fam = family_from_gguf_arch(*a);
+  if (!fam)
+    return fail(ErrorCode::Unsupported, fmt::format("architecture '{}' cannot be converted", *a),
+                "supported: llama, qwen2, minicpm, gpt2");
+  arch::ArchConfig c;
+  c.family = *fam;
+  c.model_type = std::string(arch::family_name(c.family));
+  const std::string p = *a + ".";
+  auto need = [&](const char* k) -> Result<int64_t> {
+    auto v = f.kv.get_int(p + k);
+    if (!v || *v <= 0) return fail(ErrorCode::NotFound, fmt::format("{}{} is missing or not positive", p, k));
+    return *v;
+  };
+  c.hidden_size = MC_TRY(need("embedding_length"));
+  c.num_layers = MC_TRY(need("block_count"));
+  c.num_heads = MC_TRY(need("attention.head_count"));
+  c.num_kv_heads = f.kv.get_int(p + "attention.head_count_kv").value_or(c.num_heads);
+  c.intermediate_size = f.kv.get_int(p + "feed_forward_length").value_or(4 * c.hidden_size);
+  c.max_position = f.kv.get_int(p + "context_length").value_or(2048);
+  c.head_dim = f.kv.get_int(p + "attention.key_length").value_or(c.hidden_size / c.num_heads);
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
+    return fail(ErrorCode::Corrupt, fmt::format("head_count_kv {} does not divide head_count {}",
+                                                c.num_kv_heads, c.num_heads));
+  if (c.family == Family::GPT2) {
+    c.norm_eps = f.kv.get_float(p + "attention.layer_norm_epsilon").value_or(1e-5);
+    c.hidden_act = "gelu_new";
+    c.tie_word_embeddings = true;
+    c.qkv_bias = c.o_bias = c.mlp_bias = true;
+  } else {
+    c.norm_eps = f.kv.get_float(p + "attention.layer_norm_rms_epsilon").value_or(1e-6);
+    c.rope_theta = f.kv.get_float(p + "rope.freq_base").value_or(10000.0);
+    c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr;
+    c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr || c.family == Family::Qwen2;
+    c.o_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
+    c.mlp_bias = f.find_tensor("blk.0.ffn_up.bias") != nullptr;
+    if (auto t = f.kv.get_string(p + "rope.scaling.type"); t && (*t == "linear" || *t == "yarn")) {
+      ojson rs = ojson::object();
+      rs["type"] = *t;
+      rs["rope_type"] = *t;
+      rs["factor"] = f.kv.get_float(p + "rope.scaling.factor").value_or(1.0);
+      if (auto o = f.kv.get_int(p + "rope.scaling.original_context_length"))
+        rs["original_max_position_embeddings"] = *o;
+      c.rope_scaling = rs;
+    }
+  }
+  if (c.family == Family::MiniCPM) {
+    c.scale_emb = f.kv.get_float(p + "embedding_scale").value_or(1.0);
+    c.scale_depth = f.kv.get_float(p + "residual_scale").value_or(1.0) * std::sqrt(double(c.num_layers));
+    const double logit = f.kv.get_float(p + "logit_scale").value_or(1.0);
+    c.dim_model_base = logit > 0 ? double(c.hidden_size) / logit : 1.0;
+  }
+  // Vocabulary: the explicit key, else the embedding rows, else the token list.
+  if (auto v = f.kv.get_int(p + "vocab_size"); v && *v > 0) c.vocab_size = *v;
+  else if (const TensorInfo* t = f.find_tensor("token_embd.weight"); t && t->ne.size() == 2) c.vocab_size = t->ne[1];
+  else if (const Value* toks = f.kv.get_array("tokenizer.ggml.tokens", ValueType::String)) c.vocab_size = int64_t(toks->size());
+  if (auto b = f.kv.get_int("tokenizer.ggml.bos_token_id")) c.bos_token_id = *b;
+  if (auto e = f.kv.get_int("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {*e};
+  if (auto pad = f.kv.get_int("tokenizer.ggml.padding_token_id")) c.pad_token_id = *pad;
+  return c;
+}
+
+}  // namespace mc::gguf

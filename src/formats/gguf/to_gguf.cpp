@@ -1,0 +1,190 @@
+// HF-form Model -> GGUF plan (formats.md §2.6-2.9), following convert_hf_to_gguf.py (c392e50):
+// names per §2.8, q/k rows permuted for NORM-RoPE arches, GPT-2 Conv1D weights transposed and
+// token_embd duplicated as output.weight, 1-D tensors / norms / biases / position_embd stored as
+// F32 and the other weights in the output type. A llama-quantize file type picks each tensor's
+// type with quant::choose_tensor_type in llama.cpp's tensor order (block number, then name),
+// quantizing from the source values widened to f32 — i.e. what `convert_hf_to_gguf --outtype f32`
+// followed by `llama-quantize` produces.
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "formats/gguf/ggml_types.h"
+#include "formats/gguf/lazy.h"
+#include "formats/gguf/mapping.h"
+#include "quant/ggml.h"
+
+namespace mc::gguf {
+namespace {
+
+using arch::Family;
+
+struct Item {
+  std::string name;
+  const TensorEntry* src = nullptr;
+  RowSource rows;
+  Shape shape;
+  bool transformed = false;
+};
+
+int64_t block_of(std::string_view name) {
+  int layer = -1;
+  std::string s(name);
+  if (std::sscanf(s.c_str(), "blk.%d.", &layer) != 1) return -1;
+  return layer;
+}
+
+bool stored_as_f32(std::string_view name, size_t n_dims) {
+  return n_dims <= 1 || name.ends_with("_norm.weight") || name == "position_embd.weight" ||
+         !name.ends_with(".weight");
+}
+
+std::string model_name(const Model& m, const ToGgufOptions& opt) {
+  if (!opt.name.empty()) return opt.name;
+  std::string n;
+  if (auto it = m.config.find("_name_or_path"); it != m.config.end() && it->is_string())
+    n = it->get<std::string>();
+  if (n.empty()) n = m.source_path;
+  while (!n.empty() && n.back() == '/') n.pop_back();
+  if (auto s = n.rfind('/'); s != n.npos) n = n.substr(s + 1);
+  for (std::string_view ext : {".gguf", ".safetensors", ".bin"})
+    if (n.ends_with(ext)) n.resize(n.size() - ext.size());
+  return n.empty() ? "model" : n;
+}
+
+}  // namespace
+
+Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
+  auto cfg = arch::from_hf_config(m.config);
+  if (!cfg) return std::move(cfg).error().with_path(m.source_path);
+  const arch::ArchConfig& c = *cfg;
+  auto a = gguf_arch_name(c.family);
+  if (!a) {
+    Error e = make_error(ErrorCode::Unsupported, "model_type '{}' has no GGUF mapping", c.model_type);
+    e.hint = "supported: llama, mistral, qwen2, minicpm, gpt2";
+    return e;
+  }
+
+  DType base = DType::F16;
+  std::optional<quant::FileType> ft;
+  if (opt.ftype == "f32" || opt.ftype == "f16" || opt.ftype == "bf16") {
+    base = *dtype_from_name(opt.ftype);
+  } else {
+    ft = quant::file_type_from_name(opt.ftype);
+    if (!ft) {
+      Error e = make_error(ErrorCode::InvalidArgument, "unknown GGUF output type '{}'", opt.ftype);
+      e.hint = "use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m or q6_k";
+      return e;
+    }
+  }
+
+  Plan plan;
+  plan.kv.set_string("general.architecture", std::string(*a));
+  plan.kv.set_string("general.name", model_name(m, opt));
+  put_arch_metadata(plan.kv, c, *a);
+  const int file_type = ft ? quant::file_type_id(*ft) : base == DType::F32 ? 0 : base == DType::F16 ? 1 : 32;
+  plan.kv.set_u32("general.file_type", uint32_t(file_type));
+  const bool quantized_file = ft && *ft != quant::FileType::F32 && *ft != quant::FileType::F16 &&
+                              *ft != quant::FileType::BF16;
+  if (quantized_file) plan.kv.set_u32("general.quantization_version", 2);
+
+  std::vector<Item> items;
+  for (const auto& e : m.tensors) {
+    auto g = gguf_tensor_name(c.family, e.name);
+    if (!g) {
+      Error err = make_error(ErrorCode::Unsupported, "no GGUF name for this {} tensor", c.model_type);
+      err.tensor = e.name;
+      err.hint = "the checkpoint has tensors llama.cpp's architecture does not know";
+      return err;
+    }
+    if (g->empty()) continue;
+    if (*g == "output.weight" && c.tie_word_embeddings) continue;  // llama.cpp reuses token_embd
+    Item it;
+    it.name = *g;
+    it.src = &e;
+    it.shape = e.shape;
+    const bool q = g->starts_with("blk.") && (g->ends_with(".attn_q.weight") || g->ends_with(".attn_q.bias"));
+    const bool k = g->starts_with("blk.") && (g->ends_with(".attn_k.weight") || g->ends_with(".attn_k.bias"));
+    auto with_tensor = [&](Error err) { return std::move(err).with_tensor(e.name); };
+    if (needs_qk_permutation(c.family) && (q || k)) {
+      if (e.shape.empty()) return with_tensor(make_error(ErrorCode::Mismatch, "q/k tensor is 0-d"));
+      auto rs = row_view(e, e.shape[0]);
+      if (!rs) return with_tensor(std::move(rs).error());
+      auto perm = hf_to_gguf_perm(e.shape[0], q ? c.num_heads : c.num_kv_heads);
+      if (!perm) return with_tensor(std::move(perm).error());
+      it.rows = gather_rows(*rs, std::move(*perm));
+      it.transformed = true;
+    } else if (c.family == Family::GPT2 && g->ends_with(".weight") &&
+               (g->find(".attn_qkv.") != g->npos || g->find(".attn_output.") != g->npos ||
+                g->find(".ffn_up.") != g->npos || g->find(".ffn_down.") != g->npos)) {
+      auto rs = transposed(e);  // Conv1D stores [in, out]
+      if (!rs) return with_tensor(std::move(rs).error());
+      it.rows = *rs;
+      it.shape = {e.shape[1], e.shape[0]};
+      it.transformed = true;
+    } else {
+      auto rs = row_view(e);
+      if (!rs) return with_tensor(std::move(rs).error());
+      it.rows = *rs;
+    }
+    items.push_back(it);
+    if (c.family == Family::GPT2 && *g == "token_embd.weight") {
+      it.name = "output.weight";
+      items.push_back(std::move(it));
+    }
+  }
+
+  // Output types. llama-quantize's counters follow its tensor order: sort a copy of the indices.
+  std::vector<size_t> order(items.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (ft) {
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      const int64_t bx = block_of(items[x].name), by = block_of(items[y].name);
+      return bx != by ? bx < by : items[x].name < items[y].name;
+    });
+  }
+  bool has_output = false;
+  int64_t n_attn_v = 0;
+  for (const auto& it : items) {
+    has_output |= it.name == "output.weight";
+    if (it.name.find("attn_v.weight") != std::string::npos ||
+        it.name.find("attn_qkv.weight") != std::string::npos)
+      ++n_attn_v;
+  }
+  quant::QuantState qs;
+  qs.n_attention_wv = n_attn_v;
+  qs.n_ffn_down = qs.n_ffn_gate = qs.n_ffn_up = c.num_layers;
+  for (size_t idx : order) {
+    Item& it = items[idx];
+    DType out = base;
+    if (stored_as_f32(it.name, it.shape.size())) {
+      out = DType::F32;
+    } else if (ft) {
+      quant::TensorQuantContext ctx;
+      ctx.gguf_name = it.name;
+      ctx.n_dims = int64_t(it.shape.size());
+      ctx.row_len = it.shape.back();
+      ctx.n_layers = c.num_layers;
+      ctx.n_heads = c.num_heads;
+      ctx.n_kv_heads = c.num_kv_heads;
+      ctx.arch = std::string(*a);
+      ctx.output_tied = !has_output;
+      out = quant::choose_tensor_type(*ft, ctx, qs);
+    }
+    TensorEntry te;
+    te.name = it.name;
+    te.shape = it.shape;
+    te.dtype = out;
+    if (!it.transformed && it.src->dtype == out) {
+      te.data = it.src->data;  // zero-copy pass-through
+    } else {
+      auto d = rows_as(it.rows, out);
+      if (!d) return std::move(d).error().with_tensor(it.src->name);
+      te.data = *d;
+    }
+    plan.tensors.push_back(std::move(te));
+  }
+  return plan;
+}
+
+}  // namespace mc::gguf
