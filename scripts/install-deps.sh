@@ -11,13 +11,15 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev
   libopenblas-dev zlib1g-dev libicu-dev
-  python3 python3-numpy python3-torch python3-sentencepiece
-  nodejs npm
+  python3 python3-numpy python3-torch python3-sentencepiece time
 )
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere than Debian (a newer node): only install when absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
