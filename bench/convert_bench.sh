@@ -54,6 +54,31 @@ PY
   rm -rf "$out"
 }
 
+# PyTorch .bin (one torch zip written by us; torch.load reads it) -> safetensors, same dtype.
+run_bin() {  # $1 = layers
+  local L=$1 src="$WORK/llama-$1L-bf16" bin="$WORK/llama-$1L-bin" out="$WORK/llama-$1L-from-bin" cpdir="$WORK/cpbin-$1L"
+  if [ ! -f "$bin/pytorch_model.bin" ]; then
+    "$MC" convert "$src" hf --weights-format bin --max-shard-size 100GB --force --quiet -o "$bin"
+  fi
+  local bytes
+  bytes=$(wc -c < "$bin/pytorch_model.bin")
+  cat "$bin/pytorch_model.bin" > /dev/null
+  rm -rf "$cpdir" "$out" && mkdir -p "$cpdir"
+  local t0 t1
+  t0=$(date +%s.%N); cp "$bin/pytorch_model.bin" "$cpdir"/; t1=$(date +%s.%N)
+  rm -rf "$cpdir"
+  cat "$bin/pytorch_model.bin" > /dev/null
+  /usr/bin/time -v "$MC" convert "$bin" safetensors --quiet --force -o "$out" 2> "$WORK/time-bin-$L.txt"
+  local tmc
+  tmc=$(python3 -c "import re; t=open('$WORK/time-bin-$L.txt').read(); m=re.search(r'Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)', t); h,mi,s=m.groups(); print((int(h or 0)*3600)+int(mi)*60+float(s))")
+  python3 -c "
+b=$bytes/1e9; cp=$t1-$t0; t=$tmc
+print(f'{$L:>2} layers  {b:5.2f} GB .bin -> safetensors | modelconvert {t:6.2f} s {b/t:5.2f} GB/s | cp {cp:6.2f} s | ratio vs cp {cp/t:4.2f}x | peak RSS $(peak_rss_mb "$WORK/time-bin-$L.txt") MB')"
+  rm -rf "$out"
+}
+
 echo "modelconvert $("$MC" version)  threads: $(nproc)"
 run_size 8    # ~0.75 GB
 run_size 16   # ~1.5 GB
+run_bin 8
+run_bin 16

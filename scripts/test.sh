@@ -9,5 +9,5 @@ echo "== tests (RelWithDebInfo) =="
 if [ "${MC_SKIP_ASAN:-0}" != 1 ]; then
   bash scripts/build.sh build-asan -DMC_SANITIZE=ON
   echo "== tests (AddressSanitizer + UBSan) =="
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$(nproc)" --timeout 900 -LE slow)
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$(nproc)" --timeout 900)
 fi
