@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: install, build, make a tiny fake-weight Llama from
-# examples/tiny-llama/config.json, convert it to every format we write, validate and inspect each.
+# examples/tiny-llama/config.json, convert it to every format we write, validate each, and run
+# each output in the reference runtime against the source (check --compare: PASS or FAIL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MC_SKIP_NPM=${MC_SKIP_NPM:-1} bash scripts/install-deps.sh
@@ -25,4 +26,13 @@ done
 echo "== cast to fp16 and validate"
 $mc convert "$out/tiny" safetensors --dtype fp16 -o "$out/tiny-fp16"
 $mc validate "$out/tiny-fp16"
+echo "== run every output in the reference runtime and compare it with the source"
+for t in "$out/tiny-hf" "$out/tiny-pytorch" "$out/tiny.gguf" "$out/tiny-fp16"; do
+  printf '%-32s ' "$t"
+  $mc check "$t" --compare "$out/tiny" --ids 1,2,3,4,5,6,7,8 --max-new-tokens 4 | tail -1
+done
+echo "== quantize to GGUF q8_0 in one step, then run it against the source"
+$mc convert "$out/tiny" gguf --quant q8_0 --check -o "$out/tiny-q8_0.gguf" | tail -1
+$mc convert "$out/tiny" gguf --quant q4_k_m -o "$out/tiny-q4_k_m.gguf"
+$mc validate "$out/tiny-q4_k_m.gguf"
 echo "demo finished: outputs in $out/"
