@@ -7,15 +7,11 @@
 #include "formats/registry.h"
 #include "io/mapped_file.h"
 #include "io/output.h"
+#include "io/probe.h"
 
 namespace mc::converter {
 
 namespace {
-
-bool is_dir(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_directory(p, ec);
-}
 
 fs::path strip_slash(fs::path p) {
   if (p.filename().empty()) p = p.parent_path();
@@ -69,8 +65,8 @@ ojson ConvertReport::to_json() const {
 
 fs::path default_output_path(const fs::path& input, const formats::Engine& to, const std::string& quant) {
   fs::path in = strip_slash(fs::absolute(input).lexically_normal());
-  std::string base = is_dir(in) ? in.filename().string() : in.stem().string();
-  if (!is_dir(in) && in.filename() == "config.json") base = in.parent_path().filename().string();
+  std::string base = io::is_dir(in) ? in.filename().string() : in.stem().string();
+  if (!io::is_dir(in) && in.filename() == "config.json") base = in.parent_path().filename().string();
   const std::string suffix = quant.empty() ? "" : "-" + quant;
   fs::path parent = in.parent_path();
   if (to.id == "gguf") return parent / (base + suffix + ".gguf");
@@ -85,7 +81,7 @@ Result<Model> read_input(const fs::path& input, const std::string& input_format,
     e.path = input.string();
     return e;
   }
-  if (input_format == "auto" && !is_dir(input) && input.extension() == ".json") {
+  if (input_format == "auto" && !io::is_dir(input) && input.extension() == ".json") {
     if (engine_out) *engine_out = nullptr;
     return read_config_only(input);
   }
@@ -126,6 +122,7 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   formats::ReadOptions ro;
   ro.model_type = req.model_type;
   ro.tokenizer = req.tokenizer;
+  ro.vocab_size = req.vocab_size;
   const formats::Engine* from = nullptr;
   Model model = MC_TRY(read_input(req.input, req.input_format, ro, &from));
   if (model.tensors.empty() && !req.fake_weight) {
@@ -154,6 +151,9 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   wo.dtype = req.dtype;
   wo.chunk_bytes = req.chunk_bytes;
   wo.quiet = req.quiet;
+  wo.tensor_parallel = req.tp;
+  wo.pipeline_parallel = req.pp;
+  wo.naming = req.naming;
   bool out_is_dir = to->out_is_dir;
   const auto ext = rep.output.extension();
   if ((to->id == "safetensors" && ext == ".safetensors") || (to->id == "pytorch" && (ext == ".bin" || ext == ".pt"))) {
@@ -216,6 +216,11 @@ Result<ojson> inspect(const fs::path& input, const std::string& input_format) {
   }
   if (!eng) j["format"] = m->source_format;
   j["readable"] = true;
+  if (eng && eng->describe) {
+    auto d = eng->describe(input, ro);
+    if (!d) return std::move(d).error();
+    j["details"] = std::move(*d);
+  }
   if (!m->config.empty()) {
     auto ac = arch::from_hf_config(m->config);
     if (ac) {

@@ -4,17 +4,19 @@
 #include <array>
 #include <cstring>
 
-#include "formats/detect_util.h"
+#include "io/probe.h"
 #include "formats/gguf/gguf.h"
 #include "formats/hf/hf.h"
 #include "formats/llama2c/llama2c.h"
+#include "formats/megatron/megatron.h"
+#include "formats/mlx/mlx.h"
 
 namespace mc::formats {
 
 namespace {
 
 nlohmann::json config_of(const fs::path& dir) {
-  const std::string text = slurp_small(dir / "config.json");
+  const std::string text = io::slurp_small(dir / "config.json");
   if (text.empty()) return nullptr;
   return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
@@ -33,11 +35,6 @@ std::string quant_method(const fs::path& dir) {
   return {};
 }
 
-bool is_dir(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_directory(p, ec);
-}
-
 bool has_file_matching(const fs::path& dir, std::string_view prefix, std::string_view suffix) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -52,58 +49,30 @@ bool has_file_matching(const fs::path& dir, std::string_view prefix, std::string
 // ---- detectors of formats whose engine is not (yet) readable: they still name the format ----
 
 Confidence detect_onnx(const fs::path& p) {
-  if (is_dir(p)) {
+  if (io::is_dir(p)) {
     return has_file_matching(p, "", ".onnx") ? Confidence::Likely : Confidence::No;
   }
   if (p.extension() != ".onnx") return Confidence::No;
-  const auto pr = probe_file(p);
+  const auto pr = io::probe_file(p);
   // ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
   return pr.ok && !pr.head.empty() && pr.head[0] == 0x08 ? Confidence::Certain : Confidence::Likely;
 }
 
 Confidence detect_torchscript(const fs::path& p) {
-  const auto pr = probe_file(p);
-  if (!pr.ok || !is_zip(pr)) return Confidence::No;
+  const auto pr = io::probe_file(p);
+  if (!pr.ok || !io::is_zip(pr)) return Confidence::No;
   const bool ts = pr.tail.find("/constants.pkl") != std::string::npos ||
                   pr.tail.find("/code/") != std::string::npos ||
                   pr.head.find("/constants.pkl") != std::string::npos;
   return ts ? Confidence::Certain : Confidence::No;
 }
 
-Confidence detect_mlx(const fs::path& p) {
-  if (!is_dir(p)) return Confidence::No;
-  const auto cfg = config_of(p);
-  if (cfg.is_object() && cfg.contains("quantization") && cfg["quantization"].is_object() &&
-      cfg["quantization"].contains("group_size"))
-    return Confidence::Certain;
-  // Unquantized mlx-lm output: safetensors metadata {"format": "mlx"}.
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(p, ec)) {
-    if (e.path().extension() != ".safetensors") continue;
-    const auto pr = probe_file(e.path());
-    if (pr.ok && pr.head.find("\"format\":\"mlx\"") != std::string::npos) return Confidence::Certain;
-    break;
-  }
-  return Confidence::No;
-}
-
 Confidence detect_gptq(const fs::path& p) {
-  return is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
+  return io::is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
 }
 
 Confidence detect_awq(const fs::path& p) {
-  return is_dir(p) && quant_method(p) == "awq" ? Confidence::Certain : Confidence::No;
-}
-
-Confidence detect_megatron(const fs::path& p) {
-  if (!is_dir(p)) return Confidence::No;
-  std::error_code ec;
-  if (fs::exists(p / "latest_checkpointed_iteration.txt", ec)) return Confidence::Certain;
-  if (fs::exists(p / "model.pt", ec) && fs::exists(p / "metadata.json", ec)) return Confidence::Certain;
-  if (has_file_matching(p, "iter_", "") || fs::exists(p / "release", ec) ||
-      has_file_matching(p, "mp_rank_", ""))
-    return Confidence::Likely;
-  return Confidence::No;
+  return io::is_dir(p) && quant_method(p) == "awq" ? Confidence::Certain : Confidence::No;
 }
 
 Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
@@ -117,11 +86,10 @@ const std::array<Engine, 12>& table() {
       Engine{"onnx", "ONNX graph with external or embedded weights (onnxruntime, Transformers.js)",
              detect_onnx},
       Engine{"torchscript", "TorchScript archive (torch.jit.load)", detect_torchscript},
-      Engine{"mlx", "mlx-lm directory, float or affine-quantized (Apple silicon)", detect_mlx},
+      mlx::engine(),
       Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
       Engine{"awq", "AWQ-quantized HuggingFace directory (AutoAWQ GEMM)", detect_awq},
-      Engine{"megatron", "Megatron-LM checkpoint (legacy or Megatron-Core names, TP/PP)",
-             detect_megatron},
+      megatron::engine(),
       Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
       llama2c::engine(),
   }};

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "arch/config.h"
-#include "formats/detect_util.h"
+#include "io/probe.h"
 #include "formats/hf/weights.h"
 #include "io/mapped_file.h"
 #include "io/output.h"
@@ -51,7 +51,7 @@ Confidence detect_st(const fs::path& p) {
     // A directory of safetensors without config.json is "just weights".
     return !fs::exists(p / "config.json", ec) && has_st(p) ? Confidence::Likely : Confidence::No;
   }
-  const auto pr = formats::probe_file(p);
+  const auto pr = io::probe_file(p);
   if (!pr.ok || pr.head.size() < 9) return Confidence::No;
   uint64_t n;
   std::memcpy(&n, pr.head.data(), 8);
@@ -64,9 +64,9 @@ Confidence detect_pt(const fs::path& p) {
     std::error_code ec;
     return !fs::exists(p / "config.json", ec) && has_bin(p) ? Confidence::Likely : Confidence::No;
   }
-  const auto pr = formats::probe_file(p);
+  const auto pr = io::probe_file(p);
   if (!pr.ok) return Confidence::No;
-  if (formats::is_zip(pr)) {
+  if (io::is_zip(pr)) {
     const bool pkl = pr.head.find("/data.pkl") != std::string::npos ||
                      pr.tail.find("/data.pkl") != std::string::npos;
     const bool script = pr.tail.find("/constants.pkl") != std::string::npos;

@@ -1,8 +1,13 @@
-#include "formats/detect_util.h"
+#include "io/probe.h"
 
 #include <fstream>
 
-namespace mc::formats {
+namespace mc::io {
+
+bool is_dir(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::is_directory(p, ec);
+}
 
 Probe probe_file(const std::filesystem::path& p) {
   Probe pr;
@@ -33,4 +38,4 @@ std::string slurp_small(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-}  // namespace mc::formats
+}  // namespace mc::io

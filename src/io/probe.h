@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-namespace mc::formats {
+namespace mc::io {
 
 struct Probe {
   std::string head;  // first bytes (up to 64 KiB)
@@ -12,9 +12,11 @@ struct Probe {
   uint64_t size = 0;
   bool ok = false;
 };
+// True when p is a directory; false on any error (missing, no permission).
+bool is_dir(const std::filesystem::path& p);
 Probe probe_file(const std::filesystem::path& p);
 bool is_zip(const Probe& p);
 // Reads a small JSON file's text ("" if missing or over 16 MiB).
 std::string slurp_small(const std::filesystem::path& p);
 
-}  // namespace mc::formats
+}  // namespace mc::io
