@@ -121,14 +121,19 @@ class OwnedData final : public TensorData {
 
 class FnData final : public TensorData {
  public:
-  FnData(std::function<Status(uint64_t, std::span<std::byte>)> fn, uint64_t align)
-      : fn_(std::move(fn)), align_(align) {}
+  FnData(std::function<Status(uint64_t, std::span<std::byte>)> fn, uint64_t align,
+         std::function<void(uint64_t, uint64_t)> release)
+      : fn_(std::move(fn)), align_(align), release_(std::move(release)) {}
   Status read(uint64_t offset, std::span<std::byte> dst) const override { return fn_(offset, dst); }
   uint64_t chunk_align() const override { return align_; }
+  void release(uint64_t offset, uint64_t n) const override {
+    if (release_) release_(offset, n);
+  }
 
  private:
   std::function<Status(uint64_t, std::span<std::byte>)> fn_;
   uint64_t align_;
+  std::function<void(uint64_t, uint64_t)> release_;
 };
 }  // namespace
 
@@ -137,8 +142,8 @@ TensorDataPtr make_owned_data(std::vector<std::byte> bytes) {
 }
 
 TensorDataPtr make_fn_data(std::function<Status(uint64_t, std::span<std::byte>)> fn,
-                           uint64_t chunk_align) {
-  return std::make_shared<FnData>(std::move(fn), chunk_align);
+                           uint64_t chunk_align, std::function<void(uint64_t, uint64_t)> release) {
+  return std::make_shared<FnData>(std::move(fn), chunk_align, std::move(release));
 }
 
 Result<std::vector<std::byte>> read_all(const TensorEntry& e) {

@@ -46,6 +46,10 @@ struct TensorEntry {
   DType dtype = DType::F32;
   Shape shape;
   TensorDataPtr data;
+  // Bits per weight of the representation the values were decoded from on read (a GGUF block
+  // type, MLX affine groups), 0 when `dtype` is how they were stored. Lets `check` judge a
+  // dequantized model by the precision it really carries.
+  double stored_bits = 0;
 
   uint64_t numel() const;   // assumes a validated shape
   uint64_t nbytes() const;  // assumes a validated shape/dtype pair
@@ -94,9 +98,11 @@ class MemoryData final : public TensorData {
 
 // Owns a byte vector (tensors made in memory: fake weights, small tests, decoded files).
 TensorDataPtr make_owned_data(std::vector<std::byte> bytes);
-// Data produced by a function filling [offset, offset+dst.size()).
+// Data produced by a function filling [offset, offset+dst.size()). `release` (optional) receives
+// the TensorData::release hints, so a function computed from mapped input can drop those pages.
 TensorDataPtr make_fn_data(std::function<Status(uint64_t, std::span<std::byte>)> fn,
-                           uint64_t chunk_align = 0);
+                           uint64_t chunk_align = 0,
+                           std::function<void(uint64_t, uint64_t)> release = {});
 
 // Reads a whole tensor into an owned buffer (one tensor: bounded by the largest tensor).
 Result<std::vector<std::byte>> read_all(const TensorEntry& e);

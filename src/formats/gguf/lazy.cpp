@@ -59,11 +59,15 @@ Result<RowSource> row_view(const TensorEntry& e, int64_t rows) {
     if (!data) return make_error(ErrorCode::Internal, "tensor '{}' has no data source", name);
     return data->read(uint64_t(r0) * rb, {dst, uint64_t(n) * rb});
   };
+  s.release = [data, rb](int64_t r0, int64_t n) {
+    if (data) data->release(uint64_t(r0) * rb, uint64_t(n) * rb);
+  };
   return s;
 }
 
 RowSource gather_rows(RowSource src, std::vector<int64_t> perm) {
   RowSource out = src;
+  out.release = {};  // rows are read out of order: keep the source mapped
   out.rows = int64_t(perm.size());
   const uint64_t rb = src.row_bytes();
   auto p = std::make_shared<const std::vector<int64_t>>(std::move(perm));
@@ -156,7 +160,16 @@ Result<TensorDataPtr> rows_as(RowSource src, DType out) {
     std::memcpy(dst.data(), tmp.data() + (offset - r0 * out_rb), dst.size());
     return {};
   };
-  return make_fn_data(fn, out_rb);
+  // Writers release each output chunk once written; the whole source rows behind it go too
+  // (flat RSS over mapped input, as on the other paths).
+  std::function<void(uint64_t, uint64_t)> release;
+  if (src.release && out_rb > 0) {
+    release = [rel = src.release, out_rb, rows](uint64_t offset, uint64_t n) {
+      const uint64_t r0 = (offset + out_rb - 1) / out_rb, r1 = std::min<uint64_t>((offset + n) / out_rb, rows);
+      if (r1 > r0) rel(int64_t(r0), int64_t(r1 - r0));
+    };
+  }
+  return make_fn_data(fn, out_rb, std::move(release));
 }
 
 Result<std::vector<int64_t>> hf_to_gguf_perm(int64_t rows, int64_t heads) {

@@ -18,6 +18,8 @@ struct RowSource {
   int64_t rows = 0;
   int64_t cols = 0;
   std::function<Status(int64_t r0, int64_t n, std::byte* dst)> read;
+  // Rows [r0, r0+n) will not be read again (empty: nothing to drop, e.g. a permuted view).
+  std::function<void(int64_t r0, int64_t n)> release;
 
   uint64_t row_bytes() const;
 };

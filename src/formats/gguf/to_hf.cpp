@@ -42,6 +42,10 @@ Result<Model> model_from_file(const File& f) {
     out.name = *hf;
     out.shape = e->shape;
     out.dtype = is_quantized(e->dtype) ? DType::F32 : e->dtype;
+    if (is_quantized(e->dtype)) {
+      const auto& qi = dtype_info(e->dtype);
+      out.stored_bits = 8.0 * double(qi.block_bytes) / double(qi.block_elems);
+    }
     std::optional<RowSource> rows;
     if (needs_qk_permutation(c.family) && (q || k)) {
       auto rs = row_view(*e, e->shape.empty() ? 1 : e->shape[0]);
