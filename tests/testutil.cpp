@@ -1,5 +1,9 @@
 #include "testutil.h"
 
+#include <gtest/gtest.h>
+
+#include <fstream>
+
 #include <unistd.h>
 
 #include <array>
@@ -58,6 +62,24 @@ int run_python(const std::string& script_and_args, std::string* out) {
 fs::path modelconvert_binary() {
   if (const char* env = std::getenv("MC_BINARY")) return env;
   return MC_BINARY_PATH;
+}
+
+CliRun mc_run(const std::string& args) {
+  CliRun r;
+  r.rc = run_command(modelconvert_binary().string() + " " + args, &r.out);
+  return r;
+}
+
+void make_model(const fs::path& dir, const std::string& args) {
+  std::string out;
+  ASSERT_EQ(run_python("make_models.py " + q(dir) + " " + args, &out), 0) << out;
+}
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 }  // namespace mc::test

@@ -34,6 +34,20 @@ int run_command(const std::string& cmd, std::string* out = nullptr);
 // Path of the built modelconvert binary (MC_BINARY env, else build/modelconvert).
 fs::path modelconvert_binary();
 
+// Running the program: `modelconvert ARGS` with stdout+stderr captured.
+struct CliRun {
+  int rc = -1;
+  std::string out;
+};
+CliRun mc_run(const std::string& args);
+// A path quoted for the shell (single quotes; paths with a quote are not supported).
+std::string q(const fs::path& p);
+// Whole file as bytes ("" when missing).
+std::string slurp(const fs::path& p);
+// A tiny random HF model from tests/py/make_models.py (e.g. args "--arch llama --seed 3");
+// a failure is a fatal test failure.
+void make_model(const fs::path& dir, const std::string& args);
+
 }  // namespace mc::test
 
 #define MC_SKIP_UNLESS_TORCH() \

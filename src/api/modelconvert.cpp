@@ -49,6 +49,8 @@ std::vector<QuantRow> list_quantizations() {
       {"f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1", "gguf", "--quant: ggml block types, llama-quantize's bytes"},
       {"q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k", "gguf",
        "--quant: k-quant file types with llama-quantize's per-tensor mixtures"},
+      {"2bit 3bit 4bit 5bit 6bit 8bit (q4_k_m q5_k_m q8_0 = 4/5/8 bit)", "mlx",
+       "--quant / --quant-config '{\"bits\":B,\"group_size\":32|64|128}': MLX affine groups, mlx-lm layout"},
   };
 }
 

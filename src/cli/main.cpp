@@ -41,7 +41,7 @@ std::optional<uint64_t> parse_size(std::string s) {
 
 int fail(const mc::Error& e, bool json) {
   if (json)
-    std::cout << ojson{{"ok", false}, {"error", mc::api::error_json(e)}}.dump(2) << "\n";
+    std::cout << ojson{{"ok", false}, {"error", mc::api::error_json(e)}}.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
   else
     std::cerr << "error: " << e.render() << "\n";
   return mc::exit_code_for(e.code);
@@ -88,6 +88,13 @@ void print_inspect(const ojson& j) {
   std::string tok;
   for (const auto& f : j["tokenizer_files"]) tok += (tok.empty() ? "" : ", ") + f.get<std::string>();
   fmt::print("tokenizer:     {}\n", tok.empty() ? "(none)" : tok);
+  if (j.contains("details") && j["details"].is_object()) {
+    // Format-specific facts (e.g. Megatron: iteration, TP/PP, naming): scalars, one per line.
+    for (auto it = j["details"].begin(); it != j["details"].end(); ++it)
+      if (it.value().is_primitive())
+        fmt::print("{:<14} {}\n", it.key() + ":", it.value().is_string() ? it.value().get<std::string>()
+                                                                         : it.value().dump(-1, ' ', false, ojson::error_handler_t::replace));
+  }
   if (j.contains("targets")) {
     std::string t;
     for (const auto& f : j["targets"]) t += (t.empty() ? "" : ", ") + f.get<std::string>();
@@ -123,7 +130,13 @@ int main(int argc, char** argv) {
   conv->add_option("--fake-weight-init", req.fake_weight_init, "zeros | random");
   conv->add_option("--seed", req.seed, "seed for --fake-weight-init random");
   conv->add_flag("--mup2llama", req.mup2llama, "fold MiniCPM muP scales into a plain Llama");
-  conv->add_option("--tokenizer", tokenizer, "tokenizer file to attach (llama2.c input)");
+  conv->add_option("--tokenizer", tokenizer, "tokenizer file or directory to attach (llama2.c, Megatron input)");
+  int64_t vocab_size = 0;
+  conv->add_option("--vocab-size", vocab_size, "true vocabulary size of a padded (Megatron) checkpoint");
+  conv->add_option("--tp", req.tp, "tensor-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
+  conv->add_option("--pp", req.pp, "pipeline-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
+  conv->add_option("--megatron-format", req.naming, "Megatron tensor names: legacy | mcore")
+      ->check(CLI::IsMember({"legacy", "mcore"}));
   conv->add_flag("--force", req.force, "replace an existing output");
   conv->add_flag("--quiet", req.quiet, "print nothing but errors");
   conv->add_flag("--dry-run", req.dry_run, "plan only: print what would be written");
@@ -205,6 +218,7 @@ int main(int argc, char** argv) {
     }
     if (!fake_cfg.empty()) req.fake_weight_config = fake_cfg;
     if (!tokenizer.empty()) req.tokenizer = tokenizer;
+    if (vocab_size > 0) req.vocab_size = vocab_size;
     const bool tty = isatty(STDERR_FILENO);
     if (!req.quiet && !json && tty) {
       req.progress = [last = std::make_shared<int>(-1)](uint64_t done, uint64_t total) {
@@ -229,15 +243,15 @@ int main(int argc, char** argv) {
       if (json) {
         auto j = r->to_json();
         j["check"] = c->to_json();
-        std::cout << j.dump(2) << "\n";
+        std::cout << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
       } else {
-        fmt::print("wrote {} -> {}\ncheck: {}\n{}\n", r->output_format, r->output.string(), c->comparison.dump(),
+        fmt::print("wrote {} -> {}\ncheck: {}\n{}\n", r->output_format, r->output.string(), c->comparison.dump(-1, ' ', false, ojson::error_handler_t::replace),
                    c->pass ? "PASS" : "FAIL");
       }
       return c->pass ? 0 : mc::exit_code_for(mc::ErrorCode::CheckFailed);
     }
     if (json) {
-      std::cout << r->to_json().dump(2) << "\n";
+      std::cout << r->to_json().dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
     } else if (!req.quiet) {
       if (r->dry_run)
         fmt::print("would write {} tensors ({}) as {} to {}\n", r->tensors, human_bytes(r->tensor_bytes),
@@ -273,7 +287,7 @@ int main(int argc, char** argv) {
     auto r = mc::api::check(creq);
     if (!r) return fail(r.error(), json);
     if (json) {
-      std::cout << r->to_json().dump(2) << "\n";
+      std::cout << r->to_json().dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
     } else {
       std::string ids;
       for (auto id : r->prompt_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
@@ -283,7 +297,7 @@ int main(int argc, char** argv) {
       fmt::print("greedy ids:  {}\n", ids);
       if (!r->greedy_text.empty()) fmt::print("greedy text: {}\n", r->greedy_text);
       if (r->compared) {
-        fmt::print("compare:     {}\nrule:        {}\n{}\n", r->comparison.dump(), r->rule, r->pass ? "PASS" : "FAIL");
+        fmt::print("compare:     {}\nrule:        {}\n{}\n", r->comparison.dump(-1, ' ', false, ojson::error_handler_t::replace), r->rule, r->pass ? "PASS" : "FAIL");
       }
     }
     if (r->compared && !r->pass) return mc::exit_code_for(mc::ErrorCode::CheckFailed);
@@ -293,7 +307,7 @@ int main(int argc, char** argv) {
     auto r = mc::api::tokenize(path_for_tok, tok_text, !no_bos);
     if (!r) return fail(r.error(), json);
     if (json) {
-      std::cout << ojson{{"ids", r->ids}, {"pieces", r->pieces}}.dump() << "\n";
+      std::cout << ojson{{"ids", r->ids}, {"pieces", r->pieces}}.dump(-1, ' ', false, ojson::error_handler_t::replace) << "\n";
     } else {
       for (size_t i = 0; i < r->ids.size(); ++i) fmt::print("{:>8}  {}\n", r->ids[i], r->pieces[i]);
     }
@@ -317,7 +331,7 @@ int main(int argc, char** argv) {
       for (const auto& e : r->errors) errs.push_back(mc::api::error_json(e));
       std::cout << ojson{{"ok", r->ok()}, {"format", r->format}, {"errors", errs}, {"warnings", r->warnings},
                          {"info", r->info}}
-                       .dump(2)
+                       .dump(2, ' ', false, ojson::error_handler_t::replace)
                 << "\n";
     } else {
       for (const auto& e : r->errors) fmt::print("error: {}\n", e.render());
@@ -335,7 +349,7 @@ int main(int argc, char** argv) {
         for (const auto& r : rows)
           j.push_back({{"id", r.id}, {"description", r.description}, {"read", r.readable},
                        {"write", r.writable}, {"validate", r.validates}});
-        std::cout << j.dump(2) << "\n";
+        std::cout << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
       } else {
         fmt::print("{:<12} {:<5} {:<5} {}\n", "format", "read", "write", "description");
         for (const auto& r : rows)
@@ -347,7 +361,7 @@ int main(int argc, char** argv) {
       if (json) {
         ojson j = ojson::array();
         for (const auto& r : rows) j.push_back({{"names", r.name}, {"formats", r.formats}, {"description", r.description}});
-        std::cout << j.dump(2) << "\n";
+        std::cout << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
       } else {
         for (const auto& r : rows) fmt::print("{:<58} {:<8} {}\n", r.name, r.formats, r.description);
       }
@@ -356,7 +370,7 @@ int main(int argc, char** argv) {
   }
   if (*ver) {
     if (json)
-      std::cout << ojson{{"version", std::string(mc::api::version())}, {"kernels", std::string(mc::cpu_kernel_name())}}.dump()
+      std::cout << ojson{{"version", std::string(mc::api::version())}, {"kernels", std::string(mc::cpu_kernel_name())}}.dump(-1, ' ', false, ojson::error_handler_t::replace)
                 << "\n";
     else
       fmt::print("modelconvert {} ({} kernels)\n", mc::api::version(), mc::cpu_kernel_name());

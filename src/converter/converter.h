@@ -36,6 +36,9 @@ struct ConvertRequest {
   uint64_t seed = 0;
   bool mup2llama = false;
   std::optional<fs::path> tokenizer;     // --tokenizer
+  std::optional<int64_t> vocab_size;     // --vocab-size (unpadded vocabulary when reading)
+  int tp = 1, pp = 1;                    // --tp/--pp (Megatron output)
+  std::string naming;                    // --megatron-format legacy | mcore
   uint64_t chunk_bytes = uint64_t(8) << 20;
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

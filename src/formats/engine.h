@@ -21,6 +21,7 @@ enum class Confidence : uint8_t { No = 0, Maybe = 1, Likely = 2, Certain = 3 };
 struct ReadOptions {
   std::string model_type = "auto";   // --model-type
   std::optional<fs::path> tokenizer;  // --tokenizer (attach a tokenizer file/dir)
+  std::optional<int64_t> vocab_size;  // --vocab-size (true vocabulary of a padded checkpoint)
 };
 
 struct WriteOptions {
@@ -33,6 +34,11 @@ struct WriteOptions {
   std::optional<DType> dtype;               // target float dtype if the format needs one
   uint64_t chunk_bytes = uint64_t(8) << 20; // streaming chunk (memory in flight = threads x this)
   bool quiet = false;
+  // Parallel layouts (Megatron): tensor- and pipeline-parallel sizes and the naming style
+  // ("legacy" | "mcore"; "" = the engine's default).
+  int tensor_parallel = 1;
+  int pipeline_parallel = 1;
+  std::string naming;
 };
 
 struct WriteResult {
@@ -62,6 +68,8 @@ struct Engine {
   bool out_is_dir = true;
   // Static validation of a written output; nullptr if none.
   ValidationReport (*validate)(const fs::path& path) = nullptr;
+  // Format-specific facts for `inspect` (layout, parallelism, iteration, ...); nullptr if none.
+  Result<ojson> (*describe)(const fs::path& path, const ReadOptions& opt) = nullptr;
 };
 
 }  // namespace mc::formats
