@@ -1,5 +1,11 @@
 #include "converter/check.h"
 
+#include "formats/gguf/file.h"
+#include "formats/gguf/gguf.h"
+#include "formats/gguf/tokenizer_kv.h"
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 
@@ -28,7 +34,10 @@ Weakest weakest(const Model& m) {
   for (const auto& t : m.tensors) {
     if (t.shape.size() < 2) continue;
     const auto& info = dtype_info(t.dtype);
-    if (is_quantized(t.dtype)) {
+    if (t.stored_bits > 0 && t.stored_bits < 16) {
+      w.precision = Precision::Quantized;
+      w.bits_per_weight = std::min(w.bits_per_weight, t.stored_bits);
+    } else if (is_quantized(t.dtype)) {
       w.precision = Precision::Quantized;
       w.bits_per_weight = std::min(w.bits_per_weight, 8.0 * info.block_bytes / info.block_elems);
     } else if (!info.is_float || info.block_bytes < 4) {
@@ -58,6 +67,11 @@ ojson CheckReport::to_json() const {
   ojson j = ojson::object();
   j["prompt_ids"] = prompt_ids;
   j["greedy_ids"] = greedy_ids;
+  j["timings"] = {{"load_s", load_seconds},
+                  {"prompt_s", prompt_seconds},
+                  {"prompt_tokens", prompt_ids.size()},
+                  {"generate_s", generate_seconds},
+                  {"generated_steps", generated_steps}};
   if (!greedy_text.empty()) j["greedy_text"] = greedy_text;
   if (compared) {
     j["comparison"] = comparison;
@@ -101,6 +115,12 @@ Result<tok::Tokenizer> tokenizer_from_path(const fs::path& p) {
       return tok::Tokenizer::create(std::move(v));
     }
     if (p.extension() == ".model") return tok::Tokenizer::create(MC_TRY(tok::load_sentencepiece_model(p.string())));
+    // A GGUF file: only its tokenizer.* keys are needed, so vocabulary-only files and
+    // architectures we do not convert (falcon, mpt, ...) tokenize too.
+    if (gguf::detect(p) >= formats::Confidence::Likely) {
+      auto f = MC_TRY(gguf::open(p));
+      return tok::Tokenizer::create(MC_TRY(gguf::vocab_from_kv(f.kv)));
+    }
   }
   formats::ReadOptions ro;
   auto m = MC_TRY(read_input(p, "auto", ro));
@@ -130,11 +150,29 @@ Result<CheckReport> check(const CheckRequest& req) {
   }
   if (rep.prompt_ids.empty()) return make_error(ErrorCode::InvalidArgument, "the prompt gives no tokens");
 
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  auto t0 = Clock::now();
   auto rt = MC_TRY(graph::Runtime::load(model, req.threads));
+  rep.load_seconds = seconds_since(t0);
+  t0 = Clock::now();
   rep.logits = MC_TRY(rt.forward_all(rep.prompt_ids));
-  rt.reset();
+  rep.prompt_seconds = seconds_since(t0);
   if (req.max_new_tokens > 0) {
-    rep.greedy_ids = MC_TRY(rt.greedy(rep.prompt_ids, req.max_new_tokens));
+    // Greedy decoding goes on from the prompt already in the KV cache: the same ids as
+    // Runtime::greedy (ties pick the lowest id) without a second prompt pass.
+    t0 = Clock::now();
+    std::vector<float> last = rep.logits.back();
+    for (int64_t i = 0; i < req.max_new_tokens; ++i) {
+      rep.greedy_ids.push_back(static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin()));
+      if (i + 1 == req.max_new_tokens) break;
+      auto next = MC_TRY(rt.step(std::span<const int32_t>(&rep.greedy_ids.back(), 1)));
+      last = std::move(next.back());
+      ++rep.generated_steps;
+    }
+    rep.generate_seconds = seconds_since(t0);
     if (tk) rep.greedy_text = tk->decode(rep.greedy_ids);
   }
 

@@ -30,6 +30,10 @@ struct CheckReport {
   bool pass = true;
   std::string rule;         // the threshold rule that was applied
   ojson comparison = ojson::object();
+  // Wall-clock seconds of the model under check: loading the runtime, the prompt pass, and the
+  // generated_steps single-token steps after it ("timings" in to_json).
+  double load_seconds = 0, prompt_seconds = 0, generate_seconds = 0;
+  int64_t generated_steps = 0;
   ojson to_json() const;
 };
 

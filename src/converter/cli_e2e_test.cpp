@@ -14,30 +14,7 @@ namespace {
 
 using json = nlohmann::json;
 
-struct Run {
-  int rc;
-  std::string out;
-};
-
-Run mc_run(const std::string& args) {
-  Run r;
-  r.rc = run_command(modelconvert_binary().string() + " " + args, &r.out);
-  return r;
-}
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 json read_json(const fs::path& p) { return json::parse(slurp(p)); }
-
-void make_model(const fs::path& dir, const std::string& args) {
-  std::string out;
-  ASSERT_EQ(run_python("make_models.py " + q(dir) + " " + args, &out), 0) << out;
-}
 
 void expect_python_ok(const std::string& script_args) {
   std::string out;
@@ -257,8 +234,7 @@ TEST_F(CliE2E, InspectNamesEveryInputFormat) {
                         &out),
             0)
       << out;
-  fs::create_directories(tmp / "meg" / "iter_0000010" / "mp_rank_00");
-  { std::ofstream(tmp / "meg" / "latest_checkpointed_iteration.txt") << "10"; }
+  ASSERT_EQ(mc_run("convert " + q(tmp / "hf") + " hf2megatron --quiet -o " + q(tmp / "meg")).rc, 0);
   fs::create_directories(tmp / "mlx");
   { std::ofstream(tmp / "mlx" / "config.json") << R"({"model_type":"llama","quantization":{"group_size":64,"bits":4}})"; }
   fs::create_directories(tmp / "gptq");
