@@ -220,7 +220,10 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     # Large by default: llama.cpp's llama arch ignores the window, so small windows are opt-in.
     ap.add_argument("--sliding-window", type=int, default=4096)
+    ap.add_argument("--vocab", type=int, default=None, help="vocabulary size (to match an attached tokenizer)")
     a = ap.parse_args()
+    if a.vocab:
+        globals()["VOCAB"] = a.vocab
 
     dtype_name, torch_dtype = TORCH_DTYPE[a.dtype]
     gen = Gen(a.seed)
