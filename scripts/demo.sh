@@ -27,12 +27,15 @@ echo "== cast to fp16 and validate"
 $mc convert "$out/tiny" safetensors --dtype fp16 -o "$out/tiny-fp16"
 $mc validate "$out/tiny-fp16"
 echo "== run every output in the reference runtime and compare it with the source"
-for t in "$out/tiny-hf" "$out/tiny-pytorch" "$out/tiny.gguf" "$out/tiny-fp16"; do
+for t in "$out/tiny-hf" "$out/tiny-pytorch" "$out/tiny.gguf" "$out/tiny-mlx" "$out/tiny-megatron" "$out/tiny-fp16"; do
   printf '%-32s ' "$t"
   $mc check "$t" --compare "$out/tiny" --ids 1,2,3,4,5,6,7,8 --max-new-tokens 4 | tail -1
 done
 echo "== quantize to GGUF q8_0 in one step, then run it against the source"
 $mc convert "$out/tiny" gguf --quant q8_0 --check -o "$out/tiny-q8_0.gguf" | tail -1
-$mc convert "$out/tiny" gguf --quant q4_k_m -o "$out/tiny-q4_k_m.gguf"
-$mc validate "$out/tiny-q4_k_m.gguf"
+$mc convert "$out/tiny" gguf --quant q4_k_m --check -o "$out/tiny-q4_k_m.gguf" | tail -1
+echo "== MLX 4-bit and Megatron TP=2 PP=2, each run against the source"
+$mc convert "$out/tiny" mlx --quant 4bit --check -o "$out/tiny-mlx-4bit" | tail -1
+$mc convert "$out/tiny" hf2megatron --tp 2 --pp 2 --check -o "$out/tiny-megatron-tp2pp2" | tail -1
+$mc inspect "$out/tiny-megatron-tp2pp2"
 echo "demo finished: outputs in $out/"
