@@ -234,4 +234,16 @@ uint8_t f32_to_f8e5m2(float f) {
   return uint8_t(result | (sign >> 24));
 }
 
+std::string_view torch_dtype_name(DType t) {
+  switch (t) {
+    case DType::F64: return "float64";
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::BF16: return "bfloat16";
+    case DType::F8_E4M3: return "float8_e4m3fn";
+    case DType::F8_E5M2: return "float8_e5m2";
+    default: return "";
+  }
+}
+
 }  // namespace mc

@@ -36,6 +36,8 @@ inline bool is_quantized(DType t) { return dtype_info(t).block_elems > 1; }
 inline size_t dtype_size(DType t) { return dtype_info(t).block_bytes; }  // plain types only
 std::optional<DType> dtype_from_name(std::string_view name);     // "f16", "fp16", "float16", "bf16", ...
 std::optional<DType> dtype_from_st_name(std::string_view name);  // "F16", "BF16", ...
+// torch's name of a float dtype as config.json's torch_dtype spells it ("bfloat16"); "" if none.
+std::string_view torch_dtype_name(DType t);
 std::optional<DType> dtype_from_ggml(int ggml_type);
 
 // Bytes for `n_elements` of `t`; error if n is not a multiple of the block size or overflows.

@@ -11,22 +11,6 @@ namespace mc::transforms {
 
 namespace {
 
-std::string_view torch_dtype_name(DType t) {
-  switch (t) {
-    case DType::F64: return "float64";
-    case DType::F32: return "float32";
-    case DType::F16: return "float16";
-    case DType::BF16: return "bfloat16";
-    case DType::F8_E4M3: return "float8_e4m3fn";
-    case DType::F8_E5M2: return "float8_e5m2";
-    default: return "";
-  }
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Keys MiniCPM adds to a Llama config (its config class and remote-code hooks).
 constexpr std::string_view kMiniCpmOnlyKeys[] = {
     "scale_emb", "scale_depth", "dim_model_base", "auto_map", "use_mup", "mup_denominator",
@@ -94,8 +78,8 @@ Result<Model> mup_to_llama(const Model& m) {
     const std::string& n = e.name;
     if (n == "model.embed_tokens.weight") {
       out.tensors.put(MC_TRY(scale_tensor(e, emb_scale)));
-    } else if (ends_with(n, ".self_attn.o_proj.weight") || ends_with(n, ".self_attn.o_proj.bias") ||
-               ends_with(n, ".mlp.down_proj.weight") || ends_with(n, ".mlp.down_proj.bias")) {
+    } else if (n.ends_with(".self_attn.o_proj.weight") || n.ends_with(".self_attn.o_proj.bias") ||
+               n.ends_with(".mlp.down_proj.weight") || n.ends_with(".mlp.down_proj.bias")) {
       out.tensors.put(MC_TRY(scale_tensor(e, alpha)));
     }
   }
@@ -129,7 +113,7 @@ Result<Model> permute_qk(const Model& m, QkDirection dir) {
     const bool q = n.find(".self_attn.q_proj.") != std::string::npos;
     const bool k = n.find(".self_attn.k_proj.") != std::string::npos;
     if (!q && !k) continue;
-    if (!ends_with(n, ".weight") && !ends_with(n, ".bias")) continue;
+    if (!n.ends_with(".weight") && !n.ends_with(".bias")) continue;
     auto p = permute_qk_tensor(e, q ? c.num_heads : c.num_kv_heads, dir);
     if (!p) return std::move(p).error().with_tensor(n);
     out.tensors.put(std::move(*p));

@@ -21,9 +21,6 @@ struct Rank {
   std::map<std::pair<int, int64_t>, const TensorEntry*> parts;  // (Part, local layer) -> tensor
 };
 
-std::string torch_dtype_string(DType t) {
-  return t == DType::BF16 ? "bfloat16" : t == DType::F16 ? "float16" : "float32";
-}
 
 Result<ojson> read_metadata(const Layout& L) {
   const fs::path p = L.root / "metadata.json";
@@ -291,7 +288,8 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
     ac.scale_emb = args.f("scale_emb").value_or(1.0);
     ac.scale_depth = args.f("scale_depth").value_or(1.0);
     ac.dim_model_base = args.f("dim_model_base").value_or(1.0);
-    ac.torch_dtype = torch_dtype_string(m.tensors.find("model.embed_tokens.weight")->dtype);
+    const DType emb = m.tensors.find("model.embed_tokens.weight")->dtype;
+    ac.torch_dtype = emb == DType::F16 || emb == DType::BF16 ? torch_dtype_name(emb) : "float32";
     m.set_config(arch::to_hf_config(ac));
   }
   m.source_format = "megatron";

@@ -20,27 +20,15 @@ using torch::Value;
 
 namespace {
 
-Error bad_layout(std::string msg, std::string hint) {
-  Error e;
-  e.code = ErrorCode::InvalidArgument;
-  e.message = std::move(msg);
-  e.hint = std::move(hint);
-  return e;
-}
-
 struct Source {
   const TensorEntry* emb = nullptr;
   const TensorEntry* lm_head = nullptr;
   const TensorEntry* norm = nullptr;
 };
 
-// Torch dtype object names for args.params_dtype.
-std::string_view torch_dtype_name(DType t) {
-  switch (t) {
-    case DType::F16: return "float16";
-    case DType::BF16: return "bfloat16";
-    default: return "float32";
-  }
+// Torch dtype object name for args.params_dtype: Megatron trains in f32, f16 or bf16.
+std::string_view params_dtype_name(DType t) {
+  return t == DType::F16 || t == DType::BF16 ? torch_dtype_name(t) : "float32";
 }
 
 Value* build_args(torch::Tree& t, const Hyper& h, const arch::ArchConfig& ac, const Model& m, Naming naming) {
@@ -79,7 +67,7 @@ Value* build_args(torch::Tree& t, const Hyper& h, const arch::ArchConfig& ac, co
   put("pipeline_model_parallel_size", t.integer(h.pp));
   put("virtual_pipeline_model_parallel_size", t.none());
   put("expert_model_parallel_size", t.integer(1));
-  put("params_dtype", t.global("torch", std::string(torch_dtype_name(h.dtype))));
+  put("params_dtype", t.global("torch", std::string(params_dtype_name(h.dtype))));
   put("fp16", t.boolean(h.dtype == DType::F16));
   put("bf16", t.boolean(h.dtype == DType::BF16));
   put("use_mcore_models", t.boolean(naming == Naming::Mcore));
@@ -247,8 +235,7 @@ Result<formats::WriteResult> write(const Model& m, const fs::path& out, const fo
   using arch::Family;
   if (ac.family != Family::Llama && ac.family != Family::Mistral && ac.family != Family::MiniCPM &&
       ac.family != Family::Qwen2)
-    return bad_layout(fmt::format("model type '{}' cannot be written as a Megatron GPT checkpoint", ac.model_type),
-                      "supported: llama, mistral, minicpm (and qwen2)");
+    return make_error(ErrorCode::InvalidArgument, "model type '{}' cannot be written as a Megatron GPT checkpoint", ac.model_type).with_hint("supported: llama, mistral, minicpm (and qwen2)");
   if (ac.o_bias || ac.mlp_bias)
     return make_error(ErrorCode::Unsupported, "attention output / MLP biases are not supported in the Megatron writer")
         .with_hint("only Llama-style models without linear biases are supported");
@@ -273,16 +260,14 @@ Result<formats::WriteResult> write(const Model& m, const fs::path& out, const fo
   Naming naming = Naming::Mcore;
   if (opt.naming == "legacy") naming = Naming::Legacy;
   else if (!opt.naming.empty() && opt.naming != "mcore")
-    return bad_layout(fmt::format("unknown Megatron naming '{}'", opt.naming), "use --megatron-format legacy or mcore");
+    return make_error(ErrorCode::InvalidArgument, "unknown Megatron naming '{}'", opt.naming).with_hint("use --megatron-format legacy or mcore");
 
   if (h.groups % h.tp != 0)
-    return bad_layout(fmt::format("--tp {} does not divide the {} query groups (num_key_value_heads)", h.tp, h.groups),
-                      "pick a tensor-parallel size that divides num_key_value_heads");
+    return make_error(ErrorCode::InvalidArgument, "--tp {} does not divide the {} query groups (num_key_value_heads)", h.tp, h.groups).with_hint("pick a tensor-parallel size that divides num_key_value_heads");
   if (h.ffn % h.tp != 0)
-    return bad_layout(fmt::format("--tp {} does not divide intermediate_size {}", h.tp, h.ffn), "pick another --tp");
+    return make_error(ErrorCode::InvalidArgument, "--tp {} does not divide intermediate_size {}", h.tp, h.ffn).with_hint("pick another --tp");
   if (h.num_layers % h.pp != 0)
-    return bad_layout(fmt::format("--pp {} does not divide the {} layers", h.pp, h.num_layers),
-                      "pick a pipeline-parallel size that divides num_hidden_layers");
+    return make_error(ErrorCode::InvalidArgument, "--pp {} does not divide the {} layers", h.pp, h.num_layers).with_hint("pick a pipeline-parallel size that divides num_hidden_layers");
 
   Source src;
   src.emb = MC_TRY(m.tensors.require("model.embed_tokens.weight"));

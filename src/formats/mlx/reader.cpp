@@ -32,10 +32,6 @@ constexpr std::string_view kCarried[] = {
     "chat_template.jinja", "chat_template.json",     "LICENSE",
 };
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 struct Params {
   int bits = 0;
   int group_size = 0;
@@ -209,7 +205,7 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
   const TensorStore& st = l.set.tensors;
   std::set<std::string> consumed;
   for (const auto& t : st) {
-    if (!ends_with(t.name, ".scales")) continue;
+    if (!t.name.ends_with(".scales")) continue;
     const std::string prefix = t.name.substr(0, t.name.size() - 7);
     const auto* w = st.find(prefix + ".weight");
     const auto* b = st.find(prefix + ".biases");
@@ -232,10 +228,10 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
     consumed.insert(prefix);
   }
   for (const auto& t : st) {
-    if (ends_with(t.name, ".scales") || ends_with(t.name, ".biases")) {
+    if (t.name.ends_with(".scales") || t.name.ends_with(".biases")) {
       if (consumed.count(t.name.substr(0, t.name.size() - 7))) continue;
     }
-    if (ends_with(t.name, ".weight")) {
+    if (t.name.ends_with(".weight")) {
       const std::string prefix = t.name.substr(0, t.name.size() - 7);
       if (consumed.count(prefix)) {
         const auto* s = st.find(prefix + ".scales");
@@ -303,7 +299,7 @@ formats::ValidationReport validate_dir(const fs::path& path) {
   size_t n_quant = 0;
   const TensorStore& st = l->set.tensors;
   for (const auto& t : st) {
-    if (ends_with(t.name, ".weight") && t.dtype == DType::U32) {
+    if (t.name.ends_with(".weight") && t.dtype == DType::U32) {
       const std::string prefix = t.name.substr(0, t.name.size() - 7);
       const auto* s = st.find(prefix + ".scales");
       const auto* b = st.find(prefix + ".biases");
@@ -329,7 +325,7 @@ formats::ValidationReport validate_dir(const fs::path& path) {
       }
       if (auto in = check_module(t, *s, *b, *p); !in) r.errors.push_back(std::move(in).error().with_path(path.string()));
       ++n_quant;
-    } else if (ends_with(t.name, ".scales") && !st.contains(t.name.substr(0, t.name.size() - 7) + ".weight")) {
+    } else if (t.name.ends_with(".scales") && !st.contains(t.name.substr(0, t.name.size() - 7) + ".weight")) {
       Error e = make_error(ErrorCode::NotFound, "scales without a packed weight");
       e.path = path.string();
       e.tensor = t.name;

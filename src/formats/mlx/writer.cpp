@@ -35,18 +35,6 @@ namespace fs = std::filesystem;
 constexpr uint64_t kMlxShardBytes = uint64_t(5) << 30;
 constexpr uint64_t kDefaultShardBytes = 5'000'000'000;  // WriteOptions' default (HF's)
 
-Error invalid(std::string msg, std::string hint) {
-  Error e;
-  e.code = ErrorCode::InvalidArgument;
-  e.message = std::move(msg);
-  e.hint = std::move(hint);
-  return e;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 bool is_float_like(DType t) { return dtype_info(t).is_float || is_quantized(t); }
 
 // The dtype mlx-lm stores float tensors in: --dtype, else config torch_dtype (or "dtype") when
@@ -54,8 +42,7 @@ bool is_float_like(DType t) { return dtype_info(t).is_float || is_quantized(t); 
 Result<std::optional<DType>> target_dtype(const Model& m, const formats::WriteOptions& opt) {
   if (opt.dtype) {
     if (*opt.dtype != DType::F16 && *opt.dtype != DType::BF16 && *opt.dtype != DType::F32)
-      return invalid(fmt::format("MLX stores floats as f16, bf16 or f32, not {}", dtype_name(*opt.dtype)),
-                     "pass --dtype f16, bf16 or f32");
+      return make_error(ErrorCode::InvalidArgument, "MLX stores floats as f16, bf16 or f32, not {}", dtype_name(*opt.dtype)).with_hint("pass --dtype f16, bf16 or f32");
     return std::optional<DType>(*opt.dtype);
   }
   for (const char* key : {"torch_dtype", "dtype"}) {
@@ -184,7 +171,7 @@ Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojs
   const bool has_cfg = qc.is_object() && !qc.empty();
   if (quant.empty() && !has_cfg) return std::optional<QuantSpec>();
   if (!qc.is_null() && !qc.is_object())
-    return invalid("--quant-config must be a JSON object", R"(e.g. --quant-config '{"bits": 4, "group_size": 64}')");
+    return make_error(ErrorCode::InvalidArgument, "--quant-config must be a JSON object").with_hint(R"(e.g. --quant-config '{"bits": 4, "group_size": 64}')");
   QuantSpec s;
   std::optional<int> named_bits;
   if (!quant.empty()) {
@@ -200,8 +187,7 @@ Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojs
           "(MLX has no k-quant mixtures): the same as --quant {}bit",
           quant, a->second, a->second);
     } else {
-      return invalid(fmt::format("unknown MLX quantization '{}'", quant),
-                     "use 2bit, 3bit, 4bit, 5bit, 6bit or 8bit (q4_k_m, q5_k_m, q8_0 are accepted as 4, 5, 8 bits), "
+      return make_error(ErrorCode::InvalidArgument, "unknown MLX quantization '{}'", quant).with_hint("use 2bit, 3bit, 4bit, 5bit, 6bit or 8bit (q4_k_m, q5_k_m, q8_0 are accepted as 4, 5, 8 bits), "
                      "or --quant-config '{\"bits\": B, \"group_size\": G}'");
     }
     s.bits = *named_bits;
@@ -211,24 +197,20 @@ Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojs
       const std::string& k = it.key();
       if (k == "bits" || k == "group_size") {
         if (!it->is_number_integer())
-          return invalid(fmt::format("--quant-config \"{}\" must be an integer, got {}", k, it->dump()),
-                         R"(e.g. --quant-config '{"bits": 4, "group_size": 64}')");
+          return make_error(ErrorCode::InvalidArgument, "--quant-config \"{}\" must be an integer, got {}", k, it->dump()).with_hint(R"(e.g. --quant-config '{"bits": 4, "group_size": 64}')");
         const int v = it->get<int>();
         if (k == "bits") {
           if (named_bits && *named_bits != v)
-            return invalid(fmt::format("--quant {} asks for {} bits but --quant-config says {}", quant, *named_bits, v),
-                           "give the bits once");
+            return make_error(ErrorCode::InvalidArgument, "--quant {} asks for {} bits but --quant-config says {}", quant, *named_bits, v).with_hint("give the bits once");
           s.bits = v;
         } else {
           s.group_size = v;
         }
       } else if (k == "mode") {
         if (!it->is_string() || it->get<std::string>() != "affine")
-          return invalid(fmt::format("MLX quantization mode {} is not supported", it->dump()),
-                         "only \"affine\" is written (the mlx-lm default)");
+          return make_error(ErrorCode::InvalidArgument, "MLX quantization mode {} is not supported", it->dump()).with_hint("only \"affine\" is written (the mlx-lm default)");
       } else {
-        return invalid(fmt::format("unknown --quant-config key \"{}\" for MLX", k),
-                       "the keys are bits, group_size and mode");
+        return make_error(ErrorCode::InvalidArgument, "unknown --quant-config key \"{}\" for MLX", k).with_hint("the keys are bits, group_size and mode");
       }
     }
   }
@@ -239,8 +221,7 @@ Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojs
 Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, const formats::WriteOptions& opt) {
   const auto q = MC_TRY(parse_quant(opt.quant, opt.quant_config));
   if (m.config.empty() || !m.config.is_object())
-    return invalid("an MLX directory needs a config.json and the input has none",
-                   "convert from a Hugging Face directory, or pass --fake-weight-config / a config");
+    return make_error(ErrorCode::InvalidArgument, "an MLX directory needs a config.json and the input has none").with_hint("convert from a Hugging Face directory, or pass --fake-weight-config / a config");
   const auto ac = MC_TRY(arch::from_hf_config(m.config));
   if (ac.family == arch::Family::GPT2) {
     Error e = make_error(ErrorCode::Unsupported, "writing GPT-2 as MLX is not supported");
@@ -254,7 +235,7 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
   size_t n_quant = 0, n_float = 0;
   std::optional<DType> scale_dtype;
   for (const auto& e : m.tensors) {
-    if (ends_with(e.name, ".rotary_emb.inv_freq")) continue;
+    if (e.name.ends_with(".rotary_emb.inv_freq")) continue;
     if (ac.tie_word_embeddings && e.name == "lm_head.weight") continue;
     params += e.numel();
     if (!is_float_like(e.dtype)) {
@@ -262,7 +243,7 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
       continue;
     }
     const DType fdt = float_dtype_for(e.dtype, target);
-    if (q && e.shape.size() >= 2 && ends_with(e.name, ".weight") && e.shape.back() > 0 &&
+    if (q && e.shape.size() >= 2 && e.name.ends_with(".weight") && e.shape.back() > 0 &&
         e.shape.back() % q->group_size == 0) {
       for (auto& t : quantized_entries(e, fdt, q->bits, q->group_size)) store.put(std::move(t));
       if (!scale_dtype) scale_dtype = fdt;
