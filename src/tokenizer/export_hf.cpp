@@ -90,8 +90,8 @@ Result<HfTokenizerFiles> vocab_to_hf(const Vocab& v) {
       added.push_back({{"id", i},
                        {"content", v.tokens[i]},
                        {"single_word", false},
-                       {"lstrip", false},
-                       {"rstrip", false},
+                       {"lstrip", (v.attr_of(int32_t(i)) & kAttrLstrip) != 0},
+                       {"rstrip", (v.attr_of(int32_t(i)) & kAttrRstrip) != 0},
                        {"normalized", t == kTokUserDefined},
                        {"special", t != kTokUserDefined}});
     }
@@ -162,8 +162,8 @@ Result<HfTokenizerFiles> vocab_to_hf(const Vocab& v) {
   json dec = json::object();
   for (const auto& a : added) {
     dec[std::to_string(a["id"].get<size_t>())] = {
-        {"content", a["content"]}, {"lstrip", false}, {"normalized", a["normalized"]},
-        {"rstrip", false}, {"single_word", false}, {"special", a["special"]}};
+        {"content", a["content"]}, {"lstrip", a["lstrip"]}, {"normalized", a["normalized"]},
+        {"rstrip", a["rstrip"]}, {"single_word", false}, {"special", a["special"]}};
   }
   cfg["added_tokens_decoder"] = dec;
   cfg["clean_up_tokenization_spaces"] = false;

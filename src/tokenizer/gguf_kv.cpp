@@ -2,9 +2,79 @@
 // so this area does not depend on the GGUF reader/writer. Absent keys get llama.cpp's defaults
 // (llama-vocab.cpp load): "llama" bos 1 / eos 2 / unk 0, add_bos, add_space_prefix; "gpt2"
 // bos = eos = 11; Llama-3 family pre-tokenizers add BOS and ignore merges for whole-word tokens.
+#include <cctype>
+#include <initializer_list>
+#include <string_view>
+
 #include "tokenizer/loaders.h"
 
 namespace mc::tok {
+namespace {
+
+bool contains_any(std::string_view s, std::initializer_list<std::string_view> parts) {
+  for (auto p : parts)
+    if (s.find(p) != std::string_view::npos) return true;
+  return false;
+}
+
+// What llama.cpp's vocabulary loader (llama-vocab.cpp, load) does to token attributes after
+// reading the file, since GGUF has no key for them:
+//  - tokens whose text names an end of turn/generation or a fill-in-the-middle marker are made
+//    CONTROL even when stored otherwise (e.g. phi-3's "</s>" is USER_DEFINED);
+//  - a model named like phi-3 gets rstrip on every special token (CONTROL, USER_DEFINED or
+//    UNKNOWN) and on "</s>", but not on "<unk>", "<s>", "<|endoftext|>";
+//  - jina-v2 and modern-bert vocabularies get lstrip on their mask token.
+// llama.cpp takes only the first match of each FIM list; a vocabulary holding two spellings of
+// one marker is not handled here. Its gpt-oss/solar-open special cases are not reproduced.
+void apply_llama_cpp_token_rules(Vocab& v, std::string model_name, std::string_view arch) {
+  static const std::initializer_list<std::string_view> kControlTexts = {
+      // end of turn / generation
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+      "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<｜end▁of▁sentence｜>",
+      "<end_of_utterance>", "<|eom_id|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+      "</s>", "<eos>", "<turn|>", "<|tool_response>", "[e~[",
+      // fill in the middle
+      "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>",
+      "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>",
+      "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>",
+      "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>",
+      "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>",
+      "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>",
+      "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+      "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"};
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string& t = v.tokens[i];
+    if (t.size() < 3 || t.size() > 40) continue;  // the texts above are 3..27 bytes
+    if (v.types[i] == kTokControl) continue;
+    for (auto c : kControlTexts) {
+      if (t == c) {
+        v.set_attr(int32_t(i), kAttrControl, true);
+        break;
+      }
+    }
+  }
+  for (auto& ch : model_name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  auto set_by_text = [&](std::string_view text, uint8_t bit, bool on) {
+    const int32_t id = v.find(text);
+    if (id != kNoToken) v.set_attr(id, bit, on);
+  };
+  if (contains_any(v.pre, {"jina-v2-de", "jina-v2-es", "jina-v2-code"}) ||
+      contains_any(arch, {"nomic-bert-moe", "jina-bert-v3"})) {
+    set_by_text("<mask>", kAttrLstrip, true);
+  } else if (contains_any(model_name, {"phi-3", "phi3"})) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const int32_t t = v.types[i];
+      if (t == kTokControl || t == kTokUserDefined || t == kTokUnknown || (v.attr_of(int32_t(i)) & kAttrControl))
+        v.set_attr(int32_t(i), kAttrRstrip, true);
+    }
+    set_by_text("</s>", kAttrRstrip, true);
+    for (auto t : {"<unk>", "<s>", "<|endoftext|>"}) set_by_text(t, kAttrRstrip, false);
+  } else if (contains_any(model_name, {"modern-bert"})) {
+    set_by_text("[MASK]", kAttrLstrip, true);
+  }
+}
+
+}  // namespace
 
 Result<Vocab> vocab_from_gguf_kv(const GgufTokenizerKV& kv) {
   auto kind = model_kind_from_gguf_name(kv.model);
@@ -62,7 +132,7 @@ Result<Vocab> vocab_from_gguf_kv(const GgufTokenizerKV& kv) {
       break;
     case ModelKind::WordPiece:
       v.bos_id = 101, v.unk_id = 100, v.sep_id = 102, v.pad_id = 0, v.mask_id = 103;
-      v.add_bos = true;
+      v.add_bos = true, v.add_sep = true;
       break;
   }
   // Defaults that point outside the vocabulary are dropped, as llama.cpp does.
@@ -78,11 +148,15 @@ Result<Vocab> vocab_from_gguf_kv(const GgufTokenizerKV& kv) {
   }
   if (kv.add_bos) v.add_bos = *kv.add_bos;
   if (kv.add_eos) v.add_eos = *kv.add_eos;
+  if (kv.add_sep) v.add_sep = *kv.add_sep;
+  if (kv.lowercase) v.lowercase = *kv.lowercase;
+  v.strip_accents = kv.strip_accents.value_or(v.lowercase);  // llama.cpp's default
   if (kv.add_space_prefix) v.add_space_prefix = *kv.add_space_prefix;
   if (kv.remove_extra_whitespaces) v.remove_extra_whitespaces = *kv.remove_extra_whitespaces;
   for (size_t i = 0; i < n && v.kind == ModelKind::SpmBpe; ++i) {
     if (v.types[i] == kTokByte) v.byte_fallback = true;
   }
+  apply_llama_cpp_token_rules(v, kv.model_name.value_or(""), kv.architecture.value_or(""));
   MC_CHECK(v.validate());
   return v;
 }
@@ -109,6 +183,11 @@ GgufTokenizerKV vocab_to_gguf_kv(const Vocab& v) {
   kv.add_eos = v.add_eos;
   if (v.kind == ModelKind::SpmBpe || v.kind == ModelKind::SpmUnigram) {
     kv.add_space_prefix = v.add_space_prefix;
+  }
+  if (v.kind == ModelKind::WordPiece) {
+    kv.add_sep = v.add_sep;
+    kv.lowercase = v.lowercase;
+    kv.strip_accents = v.strip_accents;
   }
   if (!v.chat_template.empty()) kv.chat_template = v.chat_template;
   return kv;

@@ -140,7 +140,7 @@ TEST_P(GgufVocabVectors, MatchHfIds) {
 
 INSTANTIATE_TEST_SUITE_P(All, GgufVocabVectors,
                          ::testing::Values("gpt-2", "llama-spm", "falcon", "mpt", "starcoder",
-                                           "deepseek-coder"),
+                                           "deepseek-coder", "bert-bge"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s)

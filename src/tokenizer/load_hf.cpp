@@ -108,6 +108,13 @@ std::string detect_pre(const json& pre) {
   return "default";
 }
 
+// An added token's lstrip/rstrip flags (HF AddedToken): a match takes the white space beside it.
+void set_strip_attrs(Vocab& v, int32_t id, const json& a) {
+  auto flag = [&](const char* k) { return a.contains(k) && a[k].is_boolean() && a[k].get<bool>(); };
+  if (flag("lstrip")) v.set_attr(id, kAttrLstrip, true);
+  if (flag("rstrip")) v.set_attr(id, kAttrRstrip, true);
+}
+
 int32_t added_type(const json& a, const std::string& content) {
   return (a.value("special", false) || looks_special(content)) ? kTokControl : kTokUserDefined;
 }
@@ -196,6 +203,7 @@ Result<Vocab> parse_tokenizer_json_impl(const json& j, const std::string& path) 
       }
       const std::string c = a["content"].get<std::string>();
       MC_CHECK(place(v, a["id"].get<size_t>(), c, added_type(a, c), path));
+      set_strip_attrs(v, int32_t(a["id"].get<size_t>()), a);
     }
   }
   if (!v.scores.empty()) v.scores.resize(v.tokens.size(), 0.0f);
@@ -294,6 +302,7 @@ Status apply_tokenizer_config(Vocab& v, const std::string& text, const std::stri
         }
         v.tokens[id] = c;
         v.types[id] = type;
+        set_strip_attrs(v, int32_t(id), a);
       }
     }
     auto bool_key = [&](const char* k, bool* dst) {

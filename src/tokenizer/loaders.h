@@ -46,9 +46,14 @@ struct GgufTokenizerKV {
   std::optional<std::vector<std::string>> merges;   // tokenizer.ggml.merges (array[string])
   // *_token_id keys (u32): bos, eos, unknown, padding, seperator (sic), eot, mask.
   std::optional<uint32_t> bos_id, eos_id, unk_id, pad_id, sep_id, eot_id, mask_id;
-  // bools: add_bos_token, add_eos_token, add_space_prefix, remove_extra_whitespaces.
-  std::optional<bool> add_bos, add_eos, add_space_prefix, remove_extra_whitespaces;
+  // bools: add_bos_token, add_eos_token, add_sep_token, add_space_prefix,
+  // remove_extra_whitespaces, normalizer.lowercase, normalizer.strip_accents.
+  std::optional<bool> add_bos, add_eos, add_sep, add_space_prefix, remove_extra_whitespaces;
+  std::optional<bool> lowercase, strip_accents;
   std::optional<std::string> chat_template;    // tokenizer.chat_template (string)
+  // Read, never written here: llama.cpp's per-model token rules look at general.name,
+  // general.architecture.
+  std::optional<std::string> model_name, architecture;
 };
 
 // Key names, in the order a writer should emit them.
@@ -67,12 +72,17 @@ inline constexpr const char* kGgufKeyEot = "tokenizer.ggml.eot_token_id";
 inline constexpr const char* kGgufKeyMask = "tokenizer.ggml.mask_token_id";
 inline constexpr const char* kGgufKeyAddBos = "tokenizer.ggml.add_bos_token";
 inline constexpr const char* kGgufKeyAddEos = "tokenizer.ggml.add_eos_token";
+inline constexpr const char* kGgufKeyAddSep = "tokenizer.ggml.add_sep_token";
 inline constexpr const char* kGgufKeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix";
 inline constexpr const char* kGgufKeyRemoveExtraWs = "tokenizer.ggml.remove_extra_whitespaces";
+inline constexpr const char* kGgufKeyLowercase = "tokenizer.ggml.normalizer.lowercase";
+inline constexpr const char* kGgufKeyStripAccents = "tokenizer.ggml.normalizer.strip_accents";
 inline constexpr const char* kGgufKeyChatTemplate = "tokenizer.chat_template";
 
 // GGUF -> Vocab with llama.cpp's defaults for absent keys (SPM: bos 1, eos 2, unk 0,
-// add_bos, add_space_prefix; gpt2: bos = eos = 11; llama3-family pre: add_bos, ignore_merges).
+// add_bos, add_space_prefix; gpt2: bos = eos = 11; llama3-family pre: add_bos, ignore_merges;
+// bert: [CLS] 101 ... [SEP] 102, lowercase, strip_accents) and the token attributes
+// llama.cpp's loader derives from token texts and the model name (see TokenAttr).
 Result<Vocab> vocab_from_gguf_kv(const GgufTokenizerKV& kv);
 // Vocab -> GGUF values; every id/flag is written explicitly (formats.md §2.7 advice).
 GgufTokenizerKV vocab_to_gguf_kv(const Vocab& v);

@@ -5,7 +5,10 @@
 //  - byte-level BPE: regex pre-tokenizer, GPT-2 byte alphabet, merges by lowest rank (ties:
 //    leftmost), Llama-3 style ignore_merges lets whole words that are tokens through;
 //  - SentencePiece unigram: Viterbi over the pieces, user-defined pieces scored 0, unknown code
-//    points scored (min score - 10) and runs of unknowns folded into one <unk>.
+//    points scored (min score - 10) and runs of unknowns folded into one <unk>;
+//  - WordPiece: BERT normalisation (lowercase, NFD with marks dropped), words split at white
+//    space and around punctuation, ASCII symbols and CJK ideographs, then greedy longest match
+//    from the left over "\u2581word"; a word with a gap becomes one [UNK].
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
@@ -67,6 +70,7 @@ struct Tokenizer::Impl {
   std::vector<int32_t> specials;  // longest text first
   PreTokenizer pre;
   float unigram_min = FLT_MAX;
+  size_t max_token_len = 0;
 
   int32_t id_of(std::string_view t) const {
     auto it = ids.find(std::string(t));
@@ -81,6 +85,7 @@ struct Tokenizer::Impl {
   void spm(std::string_view text, std::vector<int32_t>* out) const;
   void bpe(std::string_view text, std::vector<int32_t>* out) const;
   void ugm(std::string_view text, std::vector<int32_t>* out) const;
+  void wpm(std::string_view text, std::vector<int32_t>* out) const;
   int32_t byte_token(uint8_t b) const;
 };
 
@@ -98,9 +103,11 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
   }
   for (size_t i = 0; i < v.size(); ++i) {
     const int32_t t = v.types[i];
-    if (t == kTokControl || t == kTokUserDefined || t == kTokUnknown) {
+    if (t == kTokControl || t == kTokUserDefined || t == kTokUnknown ||
+        (v.attr_of(int32_t(i)) & kAttrControl)) {
       impl->specials.push_back(int32_t(i));
     }
+    impl->max_token_len = std::max(impl->max_token_len, v.tokens[i].size());
   }
   std::stable_sort(impl->specials.begin(), impl->specials.end(), [&](int32_t a, int32_t b) {
     return v.tokens[size_t(a)].size() > v.tokens[size_t(b)].size();
@@ -126,9 +133,10 @@ std::vector<Tokenizer::Impl::Fragment> Tokenizer::Impl::partition(std::string_vi
                                                                   bool parse_special) const {
   std::vector<Fragment> frags;
   if (!text.empty()) frags.push_back({kNoToken, 0, text.size()});
+  auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };  // C isspace
   for (int32_t sid : specials) {
-    const int32_t type = v.types[size_t(sid)];
-    if (!parse_special && (type == kTokControl || type == kTokUnknown)) continue;
+    if (!parse_special && v.is_control_like(sid)) continue;
+    const uint8_t attr = v.attr_of(sid);
     const std::string& st = v.tokens[size_t(sid)];
     std::vector<Fragment> next;
     next.reserve(frags.size());
@@ -142,9 +150,16 @@ std::vector<Tokenizer::Impl::Fragment> Tokenizer::Impl::partition(std::string_vi
       while (pos < end) {
         const size_t m = text.substr(0, end).find(st, pos);
         if (m == std::string_view::npos) break;
-        if (m > pos) next.push_back({kNoToken, pos, m - pos});
+        size_t left_end = m;
+        if (attr & kAttrLstrip) {
+          while (left_end > pos && is_space(text[left_end - 1])) --left_end;
+        }
+        if (left_end > pos) next.push_back({kNoToken, pos, left_end - pos});
         next.push_back({sid, m, st.size()});
         pos = m + st.size();
+        if (attr & kAttrRstrip) {
+          while (pos < end && is_space(text[pos])) ++pos;
+        }
       }
       if (pos < end) next.push_back({kNoToken, pos, end - pos});
     }
@@ -348,6 +363,54 @@ void Tokenizer::Impl::ugm(std::string_view text, std::vector<int32_t>* out) cons
   out->insert(out->end(), rev.rbegin(), rev.rend());
 }
 
+void Tokenizer::Impl::wpm(std::string_view text, std::vector<int32_t>* out) const {
+  auto is_cjk = [](uint32_t c) {  // the ranges BERT (and llama.cpp) treat as Chinese
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+  };
+  std::vector<std::string> words(1);
+  for (uint32_t c : utf8_decode_all(text)) {
+    if (v.strip_accents) c = cp_nfd_first(c);
+    const CpFlags f = cp_flags(c);
+    if (f.is(CpFlags::kWhitespace)) {
+      if (!words.back().empty()) words.emplace_back();
+      continue;
+    }
+    if (c == 0 || c == kReplacementChar || f.is(CpFlags::kControl)) continue;
+    if (v.strip_accents && f.is(CpFlags::kMark)) continue;
+    const std::string s = utf8_encode(v.lowercase ? cp_tolower(c) : c);
+    if (f.is(CpFlags::kPunctuation) || (c < 0x7F && f.is(CpFlags::kSymbol)) || is_cjk(c)) {
+      if (!words.back().empty()) words.emplace_back();
+      words.back() = s;
+      words.emplace_back();
+    } else {
+      words.back() += s;
+    }
+  }
+  for (const std::string& w : words) {
+    if (w.empty()) continue;
+    const std::string word = kSpaceMark + w;
+    const size_t start = out->size();
+    for (size_t i = 0; i < word.size();) {
+      size_t j = std::min(word.size(), i + max_token_len);
+      int32_t id = kNoToken;
+      for (; j > i; --j) {
+        id = id_of(std::string_view(word).substr(i, j - i));
+        if (id != kNoToken) break;
+      }
+      if (id == kNoToken) {  // a gap: the whole word becomes [UNK]
+        out->resize(start);
+        break;
+      }
+      out->push_back(id);
+      i = j;
+    }
+    if (out->size() == start && v.unk_id != kNoToken) out->push_back(v.unk_id);
+  }
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
   const Impl& m = *impl_;
@@ -372,11 +435,12 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
       }
       case ModelKind::ByteLevelBpe: m.bpe(raw, &out); break;
       case ModelKind::SpmUnigram: m.ugm(raw, &out); break;
-      case ModelKind::WordPiece: break;  // not implemented: see header
+      case ModelKind::WordPiece: m.wpm(raw, &out); break;
     }
     prev_special = false;
   }
   if (add_special && v.add_eos && v.eos_id != kNoToken) out.push_back(v.eos_id);
+  if (add_special && v.add_sep && v.sep_id != kNoToken) out.push_back(v.sep_id);
   return out;
 }
 
@@ -385,7 +449,7 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
   if (id < 0 || size_t(id) >= v.size()) return {};
   const int32_t t = v.types[size_t(id)];
   const std::string& text = v.tokens[size_t(id)];
-  if (t == kTokControl || t == kTokUnknown) return special ? text : std::string();
+  if (v.is_control_like(id)) return special ? text : std::string();
   if (t == kTokUserDefined) return text;
   if (t == kTokByte) {
     auto b = parse_byte_piece(text);

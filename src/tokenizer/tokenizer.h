@@ -1,7 +1,7 @@
 // Encoder/decoder over a Vocab, token-for-token compatible with llama.cpp's llama_tokenize /
 // llama_detokenize for SentencePiece BPE ("llama"), SentencePiece unigram ("t5", without the
-// precompiled normalization map) and byte-level BPE ("gpt2" with any tokenizer.ggml.pre that
-// llama.cpp knows). WordPiece vocabularies load but do not encode yet.
+// precompiled normalization map), byte-level BPE ("gpt2" with any tokenizer.ggml.pre that
+// llama.cpp knows) and WordPiece ("bert").
 #pragma once
 
 #include <cstdint>
@@ -28,8 +28,9 @@ class Tokenizer {
   // token list, compiled pre-tokenizer).
   static Result<Tokenizer> create(Vocab vocab);
 
-  // Special (CONTROL/UNKNOWN) tokens written in the text are recognised only with
-  // parse_special; USER_DEFINED tokens always are. add_special adds BOS/EOS per the vocab flags.
+  // Special (CONTROL/UNKNOWN, or kAttrControl) tokens written in the text are recognised only
+  // with parse_special; USER_DEFINED tokens always are; lstrip/rstrip attributes swallow the
+  // white space beside a match. add_special adds BOS/EOS/SEP per the vocab flags.
   std::vector<int32_t> encode(std::string_view text, bool add_special,
                               bool parse_special = false) const;
   std::string decode(std::span<const int32_t> ids, const DecodeOptions& opt = {}) const;

@@ -160,6 +160,99 @@ TEST(TokUnit, GgufKvDefaultsAndErrors) {
   EXPECT_NE(nomerge.error().message.find("no merges"), std::string::npos);
 }
 
+// llama.cpp's load-time token rules, worked by hand: phi-3's "</s>" is stored USER_DEFINED but
+// acts as CONTROL, and a model named phi-3 strips white space right of its special tokens.
+TEST(TokUnit, LlamaCppTokenRulesForPhi3) {
+  const std::string sp = "\xE2\x96\x81";
+  GgufTokenizerKV kv;
+  kv.model = "llama";
+  kv.tokens = {"<unk>", "<s>", "</s>", sp + "a", sp + "b", "<|end|>", "<|user|>"};
+  kv.token_types = std::vector<int32_t>{2, 3, 4, 1, 1, 4, 4};
+  kv.scores = std::vector<float>{0, 0, 0, -1, -1, 0, 0};
+  kv.model_name = "Phi3";
+  auto v = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  EXPECT_EQ(v->attr_of(2), kAttrControl | kAttrRstrip);  // </s>
+  EXPECT_EQ(v->attr_of(5), kAttrControl | kAttrRstrip);  // <|end|>: an end-of-turn text
+  EXPECT_EQ(v->attr_of(6), kAttrRstrip);                 // <|user|>
+  EXPECT_EQ(v->attr_of(1), 0);                           // <s> keeps no rstrip
+  EXPECT_EQ(v->attr_of(0), 0);
+  EXPECT_EQ(v->types[2], kTokUserDefined);  // the stored type is kept for writing back
+  auto t = Tokenizer::create(*v);
+  ASSERT_TRUE(t.ok());
+  // "</s>" only with special parsing, and the space after it is swallowed (else "  b" -> unk).
+  EXPECT_EQ(t->encode("a</s> b", false, true), (std::vector<int32_t>{3, 2, 4}));
+  EXPECT_EQ(t->encode("a<|user|>  b", false, false), (std::vector<int32_t>{3, 6, 4}));
+  EXPECT_EQ(t->piece(2, false), "");
+  EXPECT_EQ(t->piece(2, true), "</s>");
+  EXPECT_EQ(t->piece(6, false), "<|user|>");
+
+  kv.model_name = "tiny-llama";  // no phi-3 rule: the space stays and is encoded
+  auto plain = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->attr_of(2), kAttrControl);
+  EXPECT_EQ(plain->attr_of(6), 0);
+  auto tp = Tokenizer::create(*plain);
+  ASSERT_TRUE(tp.ok());
+  EXPECT_EQ(tp->encode("a</s>b", false, true), (std::vector<int32_t>{3, 2, 4}));
+  // (the lone U+2581 is not a piece: one unknown per byte, as llama.cpp falls back)
+  EXPECT_EQ(tp->encode("a</s> b", false, true), (std::vector<int32_t>{3, 2, 0, 0, 0, 4}));
+
+  // lstrip: the white space left of a match goes with it; HF export keeps both flags.
+  Vocab lv = *plain;
+  lv.set_attr(6, kAttrLstrip, true);
+  auto tl = Tokenizer::create(lv);
+  ASSERT_TRUE(tl.ok());
+  EXPECT_EQ(tl->encode("a  <|user|>b", false), (std::vector<int32_t>{3, 6, 4}));
+  lv.set_attr(5, kAttrRstrip, true);
+  auto files = vocab_to_hf(lv);
+  ASSERT_TRUE(files.ok()) << files.error().render();
+  auto back = parse_tokenizer_json(files->tokenizer_json, "mem");
+  ASSERT_TRUE(back.ok()) << back.error().render();
+  EXPECT_EQ(back->attr_of(6), kAttrLstrip);
+  EXPECT_EQ(back->attr_of(5), kAttrRstrip);
+  EXPECT_EQ(back->attr_of(2), 0);  // the CONTROL override is llama.cpp's, not HF's
+}
+
+// WordPiece as llama.cpp runs it on a GGUF "bert" vocabulary (word starts carry U+2581, no "##"),
+// on a vocabulary small enough to work every id out by hand.
+TEST(TokUnit, WordPieceHandWorked) {
+  const std::string sp = "\xE2\x96\x81";
+  GgufTokenizerKV kv;
+  kv.model = "bert";
+  kv.tokens = {"[PAD]",      "[UNK]",      "[CLS]",   "[SEP]",    sp + "hello", sp + "world",
+               sp + "un",    "aff",        "able",    sp + ",",   sp + "!",     sp + "cafe",
+               sp + "\xE4\xB8\xAD", sp + "\xE5\x9B\xBD", sp + "x"};
+  kv.token_types = std::vector<int32_t>{3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  kv.unk_id = 1, kv.bos_id = 2, kv.sep_id = 3, kv.pad_id = 0;
+  auto v = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  EXPECT_TRUE(v->lowercase);
+  EXPECT_TRUE(v->strip_accents);  // follows lowercase when the key is absent
+  EXPECT_TRUE(v->add_sep);
+  auto t = Tokenizer::create(*v);
+  ASSERT_TRUE(t.ok()) << t.error().render();
+  // Lowercased; "," and "!" split off; "unaffable" = longest prefix "un", then "aff", "able";
+  // "café" and "cafe" + U+0301 lose the accent; CJK ideographs are single words; "xyz" has no
+  // continuation for "yz" so the whole word is [UNK]; a control character is dropped.
+  const std::string text = "Hello, WORLD!\tunaffable caf\xC3\xA9 cafe\xCC\x81 \xE4\xB8\xAD\xE5\x9B\xBD xyz\x07";
+  EXPECT_EQ(t->encode(text, true),
+            (std::vector<int32_t>{2, 4, 9, 5, 10, 6, 7, 8, 11, 11, 12, 13, 1, 3}));
+  EXPECT_EQ(t->encode("x", false), (std::vector<int32_t>{14}));
+  EXPECT_EQ(t->decode(std::vector<int32_t>{4, 5}), " hello world");
+  EXPECT_EQ(cp_nfd_first(0xE9), uint32_t('e'));
+  EXPECT_EQ(cp_nfd_first(0xAC00), 0x1100u);  // Hangul: the first jamo only, as llama.cpp
+  EXPECT_EQ(cp_nfd_first('A'), uint32_t('A'));
+
+  kv.lowercase = false;  // case kept, and accents kept too unless asked
+  auto cased = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(cased.ok());
+  EXPECT_FALSE(cased->strip_accents);
+  auto tc = Tokenizer::create(*cased);
+  ASSERT_TRUE(tc.ok());
+  EXPECT_EQ(tc->encode("Hello hello", false), (std::vector<int32_t>{1, 4}));
+}
+
 // GGUF -> HF: a vocabulary written as tokenizer.json and read back encodes the same.
 TEST(TokUnit, HfExportRoundTripGpt2) {
   auto dir = test::fixture("tokenizers/gpt2");

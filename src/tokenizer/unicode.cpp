@@ -15,6 +15,8 @@
 #include "tokenizer/unicode.h"
 
 #include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/utf16.h>
 
 #include <map>
 #include <regex>
@@ -47,6 +49,21 @@ CpFlags cp_flags(uint32_t cp) {
 uint32_t cp_tolower(uint32_t cp) {
   if (cp > 0x10FFFF) return cp;
   return uint32_t(u_tolower(UChar32(cp)));
+}
+
+uint32_t cp_nfd_first(uint32_t cp) {
+  if (cp > 0x10FFFF || cp < 0xC0) return cp;  // nothing below U+00C0 decomposes
+  UErrorCode err = U_ZERO_ERROR;
+  static const UNormalizer2* nfd = unorm2_getNFDInstance(&err);
+  if (nfd == nullptr) return cp;
+  UChar buf[32];
+  err = U_ZERO_ERROR;
+  const int32_t n = unorm2_getDecomposition(nfd, UChar32(cp), buf, 32, &err);
+  if (U_FAILURE(err) || n <= 0) return cp;
+  UChar32 first = 0;
+  int32_t i = 0;
+  U16_NEXT(buf, i, n, first);
+  return uint32_t(first);
 }
 
 Result<std::vector<std::string>> pre_tokenizer_regexes(std::string_view pre) {

@@ -34,6 +34,9 @@ struct CpFlags {
 
 CpFlags cp_flags(uint32_t cp);
 uint32_t cp_tolower(uint32_t cp);
+// The first code point of the canonical decomposition (NFD) of `cp`, or `cp` itself: the
+// one-to-one mapping llama.cpp's WordPiece normalizer applies before it drops accent marks.
+uint32_t cp_nfd_first(uint32_t cp);
 
 // The regular expressions llama.cpp uses for a tokenizer.ggml.pre value; an error for names it
 // does not know (llama.cpp refuses to load those too).

@@ -75,7 +75,7 @@ int run_vectors(const Tokenizer& t, const std::string& name, bool check_roundtri
       ADD_FAILURE() << name << ": text '" << c.text << "'\n want " << show(c.ids) << "\n got  "
                     << show(got);
     }
-    if (check_roundtrip) {
+    if (check_roundtrip && t.vocab().kind != ModelKind::WordPiece) {  // WordPiece normalises
       EXPECT_EQ(t.decode(got), c.text) << name << ": round trip of '" << c.text << "'";
     }
   }

@@ -34,6 +34,13 @@ int32_t Vocab::find(std::string_view token) const {
   return kNoToken;
 }
 
+void Vocab::set_attr(int32_t id, uint8_t bit, bool on) {
+  if (id < 0 || size_t(id) >= tokens.size()) return;
+  if (attrs.size() < tokens.size()) attrs.resize(tokens.size(), 0);
+  if (on) attrs[size_t(id)] = uint8_t(attrs[size_t(id)] | bit);
+  else attrs[size_t(id)] = uint8_t(attrs[size_t(id)] & ~bit);
+}
+
 Status Vocab::validate() const {
   if (tokens.empty()) {
     return make_error(ErrorCode::Corrupt, "tokenizer vocabulary is empty")
@@ -48,6 +55,10 @@ Status Vocab::validate() const {
   }
   if (types.size() != tokens.size()) {
     return make_error(ErrorCode::Mismatch, "{} token types for {} tokens", types.size(),
+                      tokens.size());
+  }
+  if (attrs.size() > tokens.size()) {
+    return make_error(ErrorCode::Mismatch, "{} token attributes for {} tokens", attrs.size(),
                       tokens.size());
   }
   for (size_t i = 0; i < tokens.size(); ++i) {

@@ -41,6 +41,15 @@ enum TokenType : int32_t {
   kTokByte = 6,
 };
 
+// Per-token attributes that GGUF does not store: HF added_tokens' lstrip/rstrip, and the
+// overrides llama.cpp's vocabulary loader applies by token text or model name (llama-vocab.cpp
+// load: end-of-generation and FIM tokens become CONTROL; phi-3's special tokens get rstrip).
+enum TokenAttr : uint8_t {
+  kAttrLstrip = 1,   // a match swallows the whitespace on its left
+  kAttrRstrip = 2,   // ... and on its right
+  kAttrControl = 4,  // treated as CONTROL whatever its stored type
+};
+
 inline constexpr int32_t kNoToken = -1;
 // Safety caps for counts read from files.
 inline constexpr size_t kMaxVocabTokens = size_t(1) << 24;
@@ -51,6 +60,7 @@ struct Vocab {
   std::vector<std::string> tokens;
   std::vector<float> scores;   // empty or one per token
   std::vector<int32_t> types;  // one per token (TokenType values)
+  std::vector<uint8_t> attrs;  // TokenAttr bits; tokens past its end have none
   std::vector<std::string> merges;  // "a b"; rank = index
   std::string pre = "default";      // tokenizer.ggml.pre
 
@@ -68,12 +78,25 @@ struct Vocab {
   bool remove_extra_whitespaces = false;
   bool byte_fallback = false;     // informational: BPE with <0xXX> pieces
   bool ignore_merges = false;     // tokenizer.json BPE ignore_merges (Llama-3 style)
+  bool add_sep = false;           // WordPiece: [SEP] ends an encoding with special tokens
+  bool lowercase = true;          // WordPiece normalizer (BertNormalizer lowercase)
+  bool strip_accents = true;      // WordPiece normalizer (NFD, marks dropped)
 
   std::string chat_template;  // "" when none
 
   size_t size() const { return tokens.size(); }
   int32_t type_of(int32_t id) const {
     return (id >= 0 && size_t(id) < types.size()) ? types[size_t(id)] : kTokUndefined;
+  }
+  uint8_t attr_of(int32_t id) const {
+    return (id >= 0 && size_t(id) < attrs.size()) ? attrs[size_t(id)] : uint8_t(0);
+  }
+  void set_attr(int32_t id, uint8_t bit, bool on);  // grows `attrs` as needed
+  // CONTROL or UNKNOWN (by type or by kAttrControl): matched in text only with special parsing,
+  // rendered only when special tokens are.
+  bool is_control_like(int32_t id) const {
+    const int32_t t = type_of(id);
+    return t == kTokControl || t == kTokUnknown || (attr_of(id) & kAttrControl) != 0;
   }
   float score_of(int32_t id) const {
     return (id >= 0 && size_t(id) < scores.size()) ? scores[size_t(id)] : 0.0f;

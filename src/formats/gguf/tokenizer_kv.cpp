@@ -39,8 +39,11 @@ void put_vocab(KvStore& kv, const tok::Vocab& v) {
   put_opt(kv, tok::kGgufKeyMask, t.mask_id);
   put_opt(kv, tok::kGgufKeyAddBos, t.add_bos);
   put_opt(kv, tok::kGgufKeyAddEos, t.add_eos);
+  put_opt(kv, tok::kGgufKeyAddSep, t.add_sep);
   put_opt(kv, tok::kGgufKeyAddSpacePrefix, t.add_space_prefix);
   put_opt(kv, tok::kGgufKeyRemoveExtraWs, t.remove_extra_whitespaces);
+  put_opt(kv, tok::kGgufKeyLowercase, t.lowercase);
+  put_opt(kv, tok::kGgufKeyStripAccents, t.strip_accents);
   put_opt(kv, tok::kGgufKeyChatTemplate, t.chat_template);
 }
 
@@ -73,6 +76,11 @@ Result<tok::Vocab> vocab_from_kv(const KvStore& kv) {
   t.mask_id = id(tok::kGgufKeyMask);
   t.add_bos = kv.get_bool(tok::kGgufKeyAddBos);
   t.add_eos = kv.get_bool(tok::kGgufKeyAddEos);
+  t.add_sep = kv.get_bool(tok::kGgufKeyAddSep);
+  t.lowercase = kv.get_bool(tok::kGgufKeyLowercase);
+  t.strip_accents = kv.get_bool(tok::kGgufKeyStripAccents);
+  t.model_name = kv.get_string("general.name");
+  t.architecture = kv.get_string("general.architecture");
   t.add_space_prefix = kv.get_bool(tok::kGgufKeyAddSpacePrefix);
   t.remove_extra_whitespaces = kv.get_bool(tok::kGgufKeyRemoveExtraWs);
   t.chat_template = kv.get_string(tok::kGgufKeyChatTemplate);
