@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -145,12 +146,16 @@ Result<OutFile> OutFile::create(const fs::path& path, uint64_t size) {
   return f;
 }
 
-OutFile::OutFile(OutFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+OutFile::OutFile(OutFile&& o) noexcept
+    : fd_(o.fd_), path_(std::move(o.path_)), write_mu_(std::move(o.write_mu_)) {
+  o.fd_ = -1;
+}
 OutFile& OutFile::operator=(OutFile&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
     path_ = std::move(o.path_);
+    write_mu_ = std::move(o.write_mu_);
     o.fd_ = -1;
   }
   return *this;
@@ -160,9 +165,15 @@ OutFile::~OutFile() {
 }
 
 Status OutFile::pwrite(uint64_t offset, std::span<const std::byte> data) const {
+  // Pieces of at most 128 KiB: measured on a 1.5 GB output (Linux 6.18, ext4), writes of
+  // 256 KiB and more ran anywhere from 0.6 s to 2.9 s of kernel time, 64-128 KiB writes steadily
+  // 0.55 s (large page-cache folios are costly to allocate here); the extra calls cost nothing.
+  constexpr size_t kPiece = size_t(128) << 10;
+  std::lock_guard lock(*write_mu_);
   size_t done = 0;
   while (done < data.size()) {
-    const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, off_t(offset + done));
+    const size_t len = std::min(kPiece, data.size() - done);
+    const ssize_t n = ::pwrite(fd_, data.data() + done, len, off_t(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       Error e = os_error(path_, "write failed");

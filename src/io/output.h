@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 
@@ -53,6 +55,10 @@ class OutFile {
   OutFile() = default;
   int fd_ = -1;
   fs::path path_;
+  // Writers take turns: a buffered write holds the file's inode lock anyway, and a thread that
+  // finds it taken spins in the kernel (measured: 30% of a 2-thread HF -> GGUF run); a user
+  // space mutex lets it sleep, so the other core keeps converting.
+  std::unique_ptr<std::mutex> write_mu_ = std::make_unique<std::mutex>();
 };
 
 // Whether OutFile::close() flushes data to the device (fdatasync). Off by default, as cp,
