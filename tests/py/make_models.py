@@ -221,6 +221,7 @@ def main():
     # Large by default: llama.cpp's llama arch ignores the window, so small windows are opt-in.
     ap.add_argument("--sliding-window", type=int, default=4096)
     ap.add_argument("--vocab", type=int, default=None, help="vocabulary size (to match an attached tokenizer)")
+    ap.add_argument("--rope-scaling", default=None, help="rope_scaling as JSON (llama-like archs)")
     a = ap.parse_args()
     if a.vocab:
         globals()["VOCAB"] = a.vocab
@@ -233,6 +234,8 @@ def main():
         gen_cfg = {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"]}
     else:
         cfg = llama_like_config(a.arch, a.layers, dtype_name, a.sliding_window)
+        if a.rope_scaling:
+            cfg["rope_scaling"] = json.loads(a.rope_scaling, object_pairs_hook=OrderedDict)
         sd = llama_like_tensors(a.arch, cfg, gen)
         gen_cfg = {"bos_token_id": 1, "eos_token_id": 2}
     sd = OrderedDict((k, v.to(torch_dtype).contiguous()) for k, v in sd.items())

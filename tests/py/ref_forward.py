@@ -69,6 +69,18 @@ def rope_inv_freq(cfg, head_dim):
         scaled = torch.where(wavelen > old / lo, inv / f, inv)
         mid = (wavelen <= old / lo) & (wavelen >= old / hi)
         inv = torch.where(mid, (1 - smooth) * inv / f + smooth * inv, scaled)
+    elif kind == "longrope":
+        # HF: inv_freq = 1 / (ext_factors * theta^(2i/d)); short factors up to the original
+        # context (the prompts here are short); cos/sin scaled by the attention factor.
+        orig = float(scaling.get("original_max_position_embeddings", cfg["max_position_embeddings"]))
+        att = scaling.get("attention_factor")
+        if att is None:
+            f = cfg["max_position_embeddings"] / orig
+            att = 1.0 if f <= 1.0 else math.sqrt(1 + math.log(f) / math.log(orig))
+        if float(att) != 1.0:
+            raise SystemExit("ref_forward: longrope with attention scaling not implemented")
+        ext = torch.tensor(scaling["short_factor"], dtype=torch.float64)
+        inv = 1.0 / (ext * theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
     elif kind != "default":
         raise SystemExit(f"ref_forward: rope_scaling type {kind!r} not implemented")
     return inv.float(), factor

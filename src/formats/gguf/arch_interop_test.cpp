@@ -38,15 +38,25 @@ constexpr const char* kSpmIds = "1,450,4996,17354,1701,29916,432,17204,975,278,1
 constexpr const char* kGpt2Ids = "464,2068,7586,21831,18045,625,262,16931,3290";
 
 struct ArchCase {
-  const char* arch;
+  const char* name;        // test and file name
+  const char* arch;        // make_models.py --arch
   const char* gguf_arch;   // general.architecture llama.cpp must see
   bool spm;                // Llama 2 tokenizer.model, else GPT-2 tokenizer.json
   uint32_t seed;
+  const char* extra = "";  // more make_models.py arguments
 };
 
 const ArchCase kCases[] = {
-    {"llama", "llama", true, 11},  {"mistral", "llama", true, 12}, {"qwen2", "qwen2", false, 13},
-    {"minicpm", "minicpm", true, 14}, {"gpt2", "gpt2", false, 15},
+    {"llama", "llama", "llama", true, 11},
+    {"mistral", "mistral", "llama", true, 12},
+    {"qwen2", "qwen2", "qwen2", false, 13},
+    {"minicpm", "minicpm", "minicpm", true, 14},
+    {"gpt2", "gpt2", "gpt2", false, 15},
+    // Llama 3 RoPE scaling, which GGUF carries as the rope_freqs.weight tensor: with an original
+    // context of 64 and head_dim 16, the 8 frequencies fall in all three bands (1, blend, 8).
+    {"llama3rope", "llama", "llama", true, 16,
+     " --rope-scaling '{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
+     "\"high_freq_factor\":4.0,\"original_max_position_embeddings\":64}'"},
 };
 
 std::string skip_reason() {
@@ -130,15 +140,15 @@ class GgufArchInterop : public ::testing::TestWithParam<ArchCase> {
 
   // The HF model and its torch reference, made once per architecture.
   static const Prepared* prepare(const ArchCase& c) {
-    auto it = prepared_.find(c.arch);
+    auto it = prepared_.find(c.name);
     if (it != prepared_.end()) return &it->second;
     Prepared p;
-    p.dir = *dir_ / c.arch;
+    p.dir = *dir_ / c.name;
     p.ids = c.spm ? kSpmIds : kGpt2Ids;
     std::string out;
     const std::string vocab = c.spm ? "32000" : "50257";
     EXPECT_EQ(test::run_python("make_models.py " + q(p.dir) + " --arch " + c.arch + " --vocab " + vocab +
-                                   " --seed " + std::to_string(c.seed), &out), 0) << out;
+                                   " --seed " + std::to_string(c.seed) + c.extra, &out), 0) << out;
     if (c.spm) {
       fs::copy_file(*test::fixture("tokenizers/llama2-spm/tokenizer.model"), p.dir / "tokenizer.model");
     } else {
@@ -146,21 +156,21 @@ class GgufArchInterop : public ::testing::TestWithParam<ArchCase> {
       if (auto cfg = test::fixture("tokenizers/gpt2/tokenizer_config.json"))
         fs::copy_file(*cfg, p.dir / "tokenizer_config.json");
     }
-    const fs::path ref = *dir_ / (std::string(c.arch) + "-torch.json");
+    const fs::path ref = *dir_ / (std::string(c.name) + "-torch.json");
     EXPECT_EQ(test::run_python("ref_forward.py " + q(p.dir) + " --ids " + p.ids + " --greedy " +
                                    std::to_string(kGreedy) + " --out " + q(ref), &out), 0) << out;
     auto j = read_json(ref);
     if (!j) return nullptr;
     p.torch = std::move(*j);
     p.torch_lp = log_softmax(p.torch["logits_all"]);
-    return &prepared_.emplace(c.arch, std::move(p)).first->second;
+    return &prepared_.emplace(c.name, std::move(p)).first->second;
   }
 
   static fs::path convert(const ArchCase& c, const std::string& quant) {
-    const fs::path out = *dir_ / (std::string(c.arch) + "-" + quant + ".gguf");
+    const fs::path out = *dir_ / (std::string(c.name) + "-" + quant + ".gguf");
     if (fs::exists(out)) return out;
     std::string log;
-    EXPECT_EQ(test::run_command(q(test::modelconvert_binary()) + " convert " + q(*dir_ / c.arch) +
+    EXPECT_EQ(test::run_command(q(test::modelconvert_binary()) + " convert " + q(*dir_ / c.name) +
                                     " gguf --quiet --threads 2 --quant " + quant + " -o " + q(out), &log), 0) << log;
     return out;
   }
@@ -239,13 +249,44 @@ TEST_P(GgufArchInterop, F32GreedyMatchesTorch) {
     EXPECT_NE(file->kv.get_float("minicpm.residual_scale"), std::nullopt);
     EXPECT_NE(file->kv.get_float("minicpm.logit_scale"), std::nullopt);
   }
+  if (std::string(c.name) == "llama3rope") {
+    // One divisor per frequency: 1 for wavelength 2*pi < 64/4, 8 beyond 64, a blend between.
+    const TensorInfo* t = file->find_tensor("rope_freqs.weight");
+    ASSERT_NE(t, nullptr) << "llama3 rope scaling not written";
+    auto e = file->entry(*t);
+    ASSERT_TRUE(e.ok());
+    auto r = read_f32(*e);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->size(), 8u);
+    EXPECT_EQ((*r)[0], 1.0f);
+    for (size_t i = 3; i < 8; ++i) EXPECT_EQ((*r)[i], 8.0f) << i;
+    EXPECT_GT((*r)[1], 1.0f);
+    EXPECT_LT((*r)[1], (*r)[2]);
+    EXPECT_LT((*r)[2], 8.0f);
+    // Back to HF: the factors become a config rope_scaling that the independent torch forward
+    // turns into the same frequencies.
+    const fs::path back = *dir_ / "llama3rope-back";
+    std::string log;
+    ASSERT_EQ(test::run_command(q(test::modelconvert_binary()) + " convert " + q(f) + " hf --quiet -o " + q(back), &log), 0) << log;
+    const fs::path ref = *dir_ / "llama3rope-back.json";
+    ASSERT_EQ(test::run_python("ref_forward.py " + q(back) + " --ids " + p->ids + " --greedy " +
+                                   std::to_string(kGreedy) + " --out " + q(ref), &log), 0) << log;
+    auto j = read_json(ref);
+    ASSERT_TRUE(j.has_value());
+    EXPECT_EQ((*j)["greedy_ids"], p->torch["greedy_ids"]);
+    const auto lp = log_softmax((*j)["logits_all"]);
+    double worst = 0;
+    for (size_t i = 0; i < lp.size(); ++i)
+      for (size_t k = 0; k < lp[i].size(); ++k) worst = std::max(worst, std::abs(lp[i][k] - p->torch_lp[i][k]));
+    EXPECT_LT(worst, 1e-4) << "GGUF -> HF changed the RoPE frequencies";
+  }
   auto lc = llama_cpp(f, p->ids);
   ASSERT_TRUE(lc.has_value());
   EXPECT_NE((*lc)["text"].get<std::string>().find("quick brown fox"), std::string::npos) << (*lc)["text"];
-  EXPECT_EQ((*lc)["greedy"], p->torch["greedy_ids"]) << c.arch << ": greedy continuation differs";
+  EXPECT_EQ((*lc)["greedy"], p->torch["greedy_ids"]) << c.name << ": greedy continuation differs";
   const double tol = std::string(c.arch) == "gpt2" ? kTolF32Gelu : kTolF32;
-  const double worst = compare_positions(*lc, p->torch_lp, tol, std::string(c.arch) + " f32");
-  std::cout << c.arch << " f32: max |dlogprob| vs torch " << worst << "\n";
+  const double worst = compare_positions(*lc, p->torch_lp, tol, std::string(c.name) + " f32");
+  std::cout << c.name << " f32: max |dlogprob| vs torch " << worst << "\n";
 }
 
 TEST_P(GgufArchInterop, F16LoadsAndMatchesTorch) {
@@ -254,8 +295,8 @@ TEST_P(GgufArchInterop, F16LoadsAndMatchesTorch) {
   ASSERT_NE(p, nullptr);
   auto lc = llama_cpp(convert(c, "f16"), p->ids);
   ASSERT_TRUE(lc.has_value());
-  const double worst = compare_positions(*lc, p->torch_lp, kTolF16, std::string(c.arch) + " f16");
-  std::cout << c.arch << " f16: max |dlogprob| vs torch " << worst << "\n";
+  const double worst = compare_positions(*lc, p->torch_lp, kTolF16, std::string(c.name) + " f16");
+  std::cout << c.name << " f16: max |dlogprob| vs torch " << worst << "\n";
 }
 
 // Quantized: against the unquantized source (loose), and against our runtime on the same file
@@ -264,7 +305,7 @@ void check_quantized(const ArchCase& c, const Prepared& p, const fs::path& f, co
                      double tol) {
   auto lc = GgufArchInterop::llama_cpp(f, p.ids);
   ASSERT_TRUE(lc.has_value());
-  const std::string what = std::string(c.arch) + " " + quant;
+  const std::string what = std::string(c.name) + " " + quant;
   const double w1 = GgufArchInterop::compare_positions(*lc, p.torch_lp, tol, what + " vs torch source");
   const fs::path dump = f.string() + ".ours.json";
   std::string log;
@@ -290,7 +331,7 @@ TEST_P(GgufArchInterop, Q4KMLoadsAndMatches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, GgufArchInterop, ::testing::ValuesIn(kCases),
-                         [](const auto& info) { return std::string(info.param.arch); });
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace mc::gguf

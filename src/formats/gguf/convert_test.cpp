@@ -72,6 +72,57 @@ TEST(GgufConvert, LlamaF32RoundTripIsBitIdentical) {
   EXPECT_NEAR(c["rms_norm_eps"].get<double>(), 1e-5, 1e-12);
 }
 
+// Llama 3 RoPE scaling has no GGUF key: it is written as rope_freqs.weight (convert_hf_to_gguf's
+// rule; expected values worked out separately in double precision from the config below), and
+// read back as the equivalent longrope config. Scalings llama.cpp cannot express are refused.
+TEST(GgufConvert, Llama3RopeScalingTravelsAsRopeFreqs) {
+  test::TempDir dir;
+  Model src = tiny_model({});  // head_dim 16, theta 10000
+  src.config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  auto p = write_gguf(src, dir / "m.gguf", "q8_0");
+  expect_valid(p);
+  auto f = open(p);
+  ASSERT_TRUE(f.ok()) << f.error().render();
+  const TensorInfo* t = f->find_tensor("rope_freqs.weight");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->ggml_type, 0u);  // F32 even in a quantized file
+  auto r = read_f32(*f->entry(*t));
+  ASSERT_TRUE(r.ok());
+  const std::vector<float> want = {1.0f, 1.293975830078125f, 7.667385101318359f, 8, 8, 8, 8, 8};
+  ASSERT_EQ(r->size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR((*r)[i], want[i], 2e-6f * want[i]) << i;
+
+  auto back = read_model(p, {});
+  ASSERT_TRUE(back.ok()) << back.error().render();
+  EXPECT_EQ(back->tensors.size(), src.tensors.size());  // no HF tensor for the factors
+  const auto& rs = back->config["rope_scaling"];
+  EXPECT_EQ(rs["rope_type"], "longrope");
+  EXPECT_EQ(rs["short_factor"], rs["long_factor"]);
+  EXPECT_EQ(rs["attention_factor"], 1.0);
+  ASSERT_EQ(rs["short_factor"].size(), 8u);
+  EXPECT_EQ(rs["short_factor"][2].get<float>(), (*r)[2]);
+  // ... and that form goes back to GGUF as the same factors.
+  auto p2 = write_gguf(*back, dir / "again.gguf", "f32");
+  auto f2 = open(p2);
+  ASSERT_TRUE(f2.ok());
+  EXPECT_EQ(f2->tensors.front().name, "rope_freqs.weight");  // first, as convert_hf_to_gguf writes it
+  EXPECT_EQ(read_f32(*f2->entry(*f2->find_tensor("rope_freqs.weight"))).value(), *r);
+
+  src.config["rope_scaling"] = {{"rope_type", "longrope"}, {"short_factor", std::vector<double>(8, 1.0)},
+                                {"long_factor", std::vector<double>(8, 2.0)}};
+  ThreadPool pool(1);
+  formats::WriteOptions wo;
+  wo.pool = &pool;
+  wo.quant = "f16";
+  auto bad = engine().write(src, dir / "bad.gguf", wo);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::Unsupported);
+  EXPECT_NE(bad.error().message.find("short_factor and long_factor differ"), std::string::npos)
+      << bad.error().render();
+  EXPECT_FALSE(fs::exists(dir / "bad.gguf"));
+}
+
 TEST(GgufConvert, LlamaMetadataAndPermutation) {
   test::TempDir dir;
   Model src = tiny_model({});

@@ -52,6 +52,13 @@ void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view 
 // The ArchConfig a GGUF file describes (from its {arch}.* keys and tensor shapes).
 Result<arch::ArchConfig> arch_from_file(const File& f);
 
+// The per-dimension RoPE frequency divisors llama.cpp reads from `rope_freqs.weight` (head_dim/2
+// f32 values), for a config whose scaling has no GGUF key: rope_type "llama3" (computed as
+// convert_hf_to_gguf does) and a "longrope" whose short and long factors are equal with no
+// attention scaling (the form arch_from_file gives such a file). nullopt when the scaling needs
+// none; an error for scalings llama.cpp's llama architecture cannot express.
+Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConfig& c);
+
 // GGUF file -> HF-form Model: config.json rebuilt, tensors renamed back, q/k rows un-permuted,
 // GPT-2 Conv1D weights transposed back, block-quantized tensors dequantized to F32 lazily.
 Result<Model> model_from_file(const File& f);

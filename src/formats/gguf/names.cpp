@@ -186,6 +186,62 @@ void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view 
   }
 }
 
+Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConfig& c) {
+  const ojson& rs = c.rope_scaling;
+  if (!rs.is_object()) return std::optional<std::vector<float>>();
+  auto num = [&](const char* k, double dflt) {
+    auto it = rs.find(k);
+    return it != rs.end() && it->is_number() ? it->get<double>() : dflt;
+  };
+  std::string type = rs.value("rope_type", rs.value("type", std::string()));
+  const int64_t half = c.head_dim / 2;
+  auto unsupported = [&](std::string why) -> Error {
+    return make_error(ErrorCode::Unsupported, "rope_scaling {}: {}", type, why)
+        .with_hint("llama.cpp's llama architecture takes one divisor per RoPE frequency "
+                   "(rope_freqs.weight) or a linear/yarn factor");
+  };
+  if (type == "llama3") {
+    // convert_hf_to_gguf (LlamaModel.generate_extra_tensors): frequencies in float32, then one
+    // factor per frequency: 1 above the high-frequency cut, `factor` below the low one, and a
+    // smooth blend between.
+    const double factor = num("factor", 8.0), lo = num("low_freq_factor", 1.0),
+                 hi = num("high_freq_factor", 4.0), old_ctx = num("original_max_position_embeddings", 8192.0);
+    if (!(factor > 0) || !(hi > lo)) return unsupported("needs factor > 0 and high_freq_factor > low_freq_factor");
+    const double lo_wl = old_ctx / lo, hi_wl = old_ctx / hi;
+    std::vector<float> out(size_t(std::max<int64_t>(half, 0)));
+    for (int64_t i = 0; i < half; ++i) {
+      const float freq = 1.0f / std::pow(float(c.rope_theta), float(2 * i) / float(c.head_dim));
+      const double wl = 2.0 * 3.14159265358979323846 / double(freq);
+      double r = 1.0;
+      if (wl > lo_wl) r = factor;
+      else if (wl >= hi_wl) {
+        const double smooth = (old_ctx / wl - lo) / (hi - lo);
+        r = 1.0 / ((1.0 - smooth) / factor + smooth);
+      }
+      out[size_t(i)] = float(r);
+    }
+    return std::optional<std::vector<float>>(std::move(out));
+  }
+  if (type == "longrope") {
+    auto sf = rs.find("short_factor"), lf = rs.find("long_factor");
+    if (sf == rs.end() || lf == rs.end() || !sf->is_array() || *sf != *lf)
+      return unsupported("short_factor and long_factor differ");
+    if (int64_t(sf->size()) != half) return unsupported(fmt::format("{} factors for head_dim {}", sf->size(), c.head_dim));
+    const double orig = num("original_max_position_embeddings", double(c.max_position));
+    const double implied = double(c.max_position) / orig <= 1.0 ? 1.0 : 0.0;
+    if (num("attention_factor", implied) != 1.0) return unsupported("attention scaling is not 1");
+    std::vector<float> out;
+    for (const auto& v : *sf) {
+      if (!v.is_number()) return unsupported("a factor is not a number");
+      out.push_back(v.get<float>());
+    }
+    return std::optional<std::vector<float>>(std::move(out));
+  }
+  if (type == "longrope" || type == "dynamic" || type == "su")
+    return unsupported("not expressible in GGUF for this architecture");
+  return std::optional<std::vector<float>>();  // default, linear, yarn: keys or nothing
+}
+
 Result<arch::ArchConfig> arch_from_file(const File& f) {
   auto fail = [&](ErrorCode code, std::string msg, std::string hint = "") {
     Error e = make_error(code, "{}", msg);
@@ -237,6 +293,25 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
       rs["factor"] = f.kv.get_float(p + "rope.scaling.factor").value_or(1.0);
       if (auto o = f.kv.get_int(p + "rope.scaling.original_context_length"))
         rs["original_max_position_embeddings"] = *o;
+      c.rope_scaling = rs;
+    }
+    // Per-frequency divisors (Llama 3 style scaling) have no key of their own; as HF config
+    // they are a longrope with equal short and long factors and no attention scaling, which
+    // computes the same frequencies (base^(-2i/d) / factor_i).
+    if (const TensorInfo* t = f.find_tensor("rope_freqs.weight")) {
+      auto e = f.entry(*t);
+      if (!e) return std::move(e).error().with_tensor(t->name).with_path(f.path);
+      auto v = read_f32(*e);
+      if (!v) return std::move(v).error().with_tensor(t->name).with_path(f.path);
+      if (int64_t(v->size()) != c.head_dim / 2)
+        return fail(ErrorCode::Corrupt, fmt::format("rope_freqs.weight has {} values, head_dim {} needs {}",
+                                                    v->size(), c.head_dim, c.head_dim / 2));
+      ojson rs = ojson::object();
+      rs["rope_type"] = "longrope";
+      rs["short_factor"] = *v;
+      rs["long_factor"] = *v;
+      rs["original_max_position_embeddings"] = c.max_position;
+      rs["attention_factor"] = 1.0;
       c.rope_scaling = rs;
     }
   }

@@ -89,6 +89,22 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
   if (quantized_file) plan.kv.set_u32("general.quantization_version", 2);
 
   std::vector<Item> items;
+  // Llama 3 style RoPE scaling travels as a tensor, first in the file as convert_hf_to_gguf
+  // writes it.
+  std::optional<TensorEntry> rope_freqs;
+  if (c.family != Family::GPT2) {
+    auto factors = rope_freq_factors(c);
+    if (!factors) return std::move(factors).error().with_path(m.source_path);
+    if (*factors) {
+      rope_freqs = make_tensor_f32("rope_freqs.weight", {int64_t((*factors)->size())}, **factors);
+      Item it;
+      it.name = rope_freqs->name;
+      it.src = &*rope_freqs;
+      it.shape = rope_freqs->shape;
+      it.rows = MC_TRY(row_view(*rope_freqs));
+      items.push_back(std::move(it));
+    }
+  }
   for (const auto& e : m.tensors) {
     auto g = gguf_tensor_name(c.family, e.name);
     if (!g) {

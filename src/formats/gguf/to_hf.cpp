@@ -1,7 +1,7 @@
 // GGUF file -> HF-form Model: the inverse of to_gguf.cpp. config.json is rebuilt from the
 // {arch}.* keys with arch::to_hf_config; q/k rows go back to HF's rotate-half order; GPT-2's
 // attention/MLP weights go back to Conv1D [in, out]; output.weight is dropped when it only
-// duplicates token_embd (GPT-2) and rope_freqs.weight (derived from the config) is dropped.
+// duplicates token_embd (GPT-2) and rope_freqs.weight becomes the config's rope_scaling.
 // Block-quantized tensors are dequantized to F32 lazily, row chunk by row chunk.
 #include "formats/gguf/lazy.h"
 #include "formats/gguf/mapping.h"
