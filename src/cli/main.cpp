@@ -61,8 +61,17 @@ std::string human_bytes(uint64_t n) {
 void print_inspect(const ojson& j) {
   fmt::print("path:          {}\n", j.value("path", ""));
   fmt::print("format:        {}\n", j.value("format", "?"));
+  auto print_details = [&] {
+    if (!j.contains("details") || !j["details"].is_object()) return;
+    // Format-specific facts (e.g. Megatron: iteration, TP/PP, naming): scalars, one per line.
+    for (auto it = j["details"].begin(); it != j["details"].end(); ++it)
+      if (it.value().is_primitive())
+        fmt::print("{:<14} {}\n", it.key() + ":", it.value().is_string() ? it.value().get<std::string>()
+                                                                         : it.value().dump(-1, ' ', false, ojson::error_handler_t::replace));
+  };
   if (!j.value("readable", false)) {
     fmt::print("note:          {}\n", j.value("note", ""));
+    print_details();
     return;
   }
   if (j.contains("architecture")) fmt::print("architecture:  {}\n", j["architecture"].get<std::string>());
@@ -88,13 +97,7 @@ void print_inspect(const ojson& j) {
   std::string tok;
   for (const auto& f : j["tokenizer_files"]) tok += (tok.empty() ? "" : ", ") + f.get<std::string>();
   fmt::print("tokenizer:     {}\n", tok.empty() ? "(none)" : tok);
-  if (j.contains("details") && j["details"].is_object()) {
-    // Format-specific facts (e.g. Megatron: iteration, TP/PP, naming): scalars, one per line.
-    for (auto it = j["details"].begin(); it != j["details"].end(); ++it)
-      if (it.value().is_primitive())
-        fmt::print("{:<14} {}\n", it.key() + ":", it.value().is_string() ? it.value().get<std::string>()
-                                                                         : it.value().dump(-1, ' ', false, ojson::error_handler_t::replace));
-  }
+  print_details();
   if (j.contains("targets")) {
     std::string t;
     for (const auto& f : j["targets"]) t += (t.empty() ? "" : ", ") + f.get<std::string>();

@@ -257,6 +257,44 @@ TEST_F(CliE2E, InspectNamesEveryInputFormat) {
   }
 }
 
+// inspect on a GGUF shows what the file stores (not the dequantized view): the llama-quantize
+// file type, ggml types with bits per weight, every metadata key; and a GGUF of an architecture
+// we cannot convert is still described, with the reason, and exits 0.
+TEST_F(CliE2E, InspectGgufShowsStoredTypesAndForeignFiles) {
+  make_model(tmp / "hf", "--arch llama --seed 4");
+  ASSERT_EQ(mc_run("convert " + q(tmp / "hf") + " gguf --quant q8_0 --quiet -o " + q(tmp / "m.gguf")).rc, 0);
+  auto r = mc_run("inspect --json " + q(tmp / "m.gguf"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const json j = json::parse(r.out);
+  const json& d = j["details"];
+  EXPECT_EQ(d["file_type"], "q8_0");
+  EXPECT_EQ(d["gguf_version"], 3);
+  EXPECT_EQ(d["metadata"]["general.architecture"], "llama");
+  uint64_t tensors = 0, bytes = 0, elems = 0;
+  for (const auto& [name, t] : d["types"].items()) {
+    EXPECT_TRUE(name == "Q8_0" || name == "F32") << name;
+    tensors += t["tensors"].get<uint64_t>();
+    bytes += t["bytes"].get<uint64_t>();
+    elems += t["elements"].get<uint64_t>();
+  }
+  EXPECT_EQ(tensors, j["tensors"].get<uint64_t>());
+  EXPECT_EQ(elems, j["parameters"].get<uint64_t>());
+  // Q8_0 stores 34 bytes per 32 weights; the f32 norms pull the average up a little.
+  EXPECT_EQ(d["types"]["Q8_0"]["bytes"].get<uint64_t>() * 32, d["types"]["Q8_0"]["elements"].get<uint64_t>() * 34);
+  EXPECT_NEAR(d["bits_per_weight"].get<double>(), 800.0 * double(bytes) / double(elems) / 100.0, 0.006);
+  EXPECT_GT(d["bits_per_weight"].get<double>(), 8.5);
+
+  auto phi = fixture("gguf-vocab/ggml-vocab-phi-3.gguf");
+  if (!phi) GTEST_SKIP() << "fixture gguf-vocab absent: the foreign-architecture half skipped";
+  auto f = mc_run("inspect --json " + q(*phi));
+  ASSERT_EQ(f.rc, 0) << f.out;
+  const json fj = json::parse(f.out);
+  EXPECT_EQ(fj["readable"], false);
+  EXPECT_NE(fj["note"].get<std::string>().find("'phi3' cannot be converted"), std::string::npos);
+  EXPECT_EQ(fj["details"]["gguf_arch"], "phi3");
+  EXPECT_EQ(fj["details"]["embedded_tokenizer"], "llama (32064 tokens, pre default)");
+}
+
 TEST_F(CliE2E, ListAndVersion) {
   auto r = mc_run("list formats --json");
   ASSERT_EQ(r.rc, 0);

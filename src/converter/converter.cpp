@@ -212,6 +212,15 @@ Result<ojson> inspect(const fs::path& input, const std::string& input_format) {
       j["note"] = "this format is recognised; reading it is not supported yet";
       return j;
     }
+    // A file we cannot convert (e.g. a GGUF of another architecture) may still describe itself.
+    if (eng && eng->describe) {
+      if (auto d = eng->describe(input, ro)) {
+        j["readable"] = false;
+        j["note"] = m.error().render();
+        j["details"] = std::move(*d);
+        return j;
+      }
+    }
     return std::move(m).error();
   }
   if (!eng) j["format"] = m->source_format;

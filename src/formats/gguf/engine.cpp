@@ -2,11 +2,15 @@
 // -> one .gguf file, streamed), validate.
 #include <cctype>
 #include <fstream>
+#include <map>
 
 #include "formats/gguf/file.h"
+#include "formats/gguf/ggml_types.h"
 #include "formats/gguf/gguf.h"
 #include "formats/gguf/mapping.h"
 #include "formats/gguf/tokenizer_kv.h"
+#include "quant/ggml.h"
+#include "tokenizer/loaders.h"
 
 namespace mc::gguf {
 
@@ -58,6 +62,64 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   return r;
 }
 
+// What `inspect` shows of a GGUF file itself, whether or not its architecture converts: header,
+// names, the llama-quantize file type, stored tensor types with bits per weight, the embedded
+// tokenizer, and every metadata key (arrays summarised).
+Result<ojson> describe(const std::filesystem::path& path, const formats::ReadOptions&) {
+  File f = MC_TRY(open(path));
+  ojson d = ojson::object();
+  d["gguf_version"] = f.version;
+  d["alignment"] = f.alignment;
+  d["metadata_keys"] = f.kv.size();
+  if (auto a = f.kv.get_string("general.architecture")) d["gguf_arch"] = *a;
+  if (auto n = f.kv.get_string("general.name")) d["name"] = *n;
+  if (auto ft = f.kv.get_int("general.file_type")) {
+    auto t = quant::file_type_from_id(int(*ft));
+    d["file_type"] = t ? std::string(quant::file_type_name(*t)) : fmt::format("id {}", *ft);
+  }
+  struct Count {
+    uint64_t tensors = 0, elems = 0, bytes = 0;
+  };
+  std::map<std::string, Count> by_type;
+  uint64_t elems = 0, bytes = 0;
+  for (const auto& t : f.tensors) {
+    const GgmlType* g = find_ggml_type(t.ggml_type);
+    Count& c = by_type[g ? std::string(g->name) : fmt::format("type {}", t.ggml_type)];
+    uint64_t n = 1;
+    for (int64_t x : t.ne) n *= uint64_t(x);
+    ++c.tensors;
+    c.elems += n;
+    c.bytes += t.nbytes;
+    elems += n;
+    bytes += t.nbytes;
+  }
+  if (elems > 0) d["bits_per_weight"] = std::round(800.0 * double(bytes) / double(elems)) / 100.0;
+  std::string summary;
+  ojson types = ojson::object();
+  for (const auto& [name, c] : by_type) {
+    summary += fmt::format("{}{} x{} ({:.2f} bpw)", summary.empty() ? "" : ", ", name, c.tensors,
+                           c.elems ? 8.0 * double(c.bytes) / double(c.elems) : 0.0);
+    types[name] = {{"tensors", c.tensors}, {"elements", c.elems}, {"bytes", c.bytes}};
+  }
+  d["tensor_types"] = summary.empty() ? std::string("(none: vocabulary only)") : summary;
+  d["types"] = std::move(types);
+  if (auto m = f.kv.get_string(tok::kGgufKeyModel)) {
+    const Value* toks = f.kv.get_array(tok::kGgufKeyTokens, ValueType::String);
+    d["embedded_tokenizer"] = fmt::format("{} ({} tokens, pre {})", *m, toks ? toks->size() : 0,
+                                          f.kv.get_string(tok::kGgufKeyPre).value_or("default"));
+  }
+  ojson meta = ojson::object();
+  for (const auto& [key, v] : f.kv) {  // scalars as JSON values, arrays summarised
+    if (const std::string* str = v.as_string()) meta[key] = *str;
+    else if (v.type() == ValueType::Bool) meta[key] = v.as_bool().value_or(false);
+    else if (auto i = v.is_array() ? std::nullopt : v.as_int()) meta[key] = *i;
+    else if (auto x = v.is_array() ? std::nullopt : v.as_float()) meta[key] = *x;
+    else meta[key] = v.display();
+  }
+  d["metadata"] = std::move(meta);
+  return d;
+}
+
 const formats::Engine& engine() {
   static const formats::Engine e{
       .id = "gguf",
@@ -67,6 +129,7 @@ const formats::Engine& engine() {
       .write = &write_model,
       .out_is_dir = false,
       .validate = &validate_file,
+      .describe = &describe,
   };
   return e;
 }
