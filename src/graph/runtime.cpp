@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "graph/gemv.h"
 #include "graph/weights.h"
 
 namespace mc::graph {
@@ -337,7 +338,10 @@ Status RuntimeState::matmul(const Op& op, const detail::Weight& w, const float* 
     for (size_t ti = b; ti < e; ++ti) {
       const int64_t n0 = static_cast<int64_t>(ti) * tile, nt = std::min(tile, N - n0);
       std::vector<float>& buf = scratch();
-      if (!op.weight_in_out) {  // W is [N, K]: rows n0..n0+nt
+      if (!op.weight_in_out && M == 1 && w.mem &&
+          detail::gemv_half(w.dtype, w.mem + uint64_t(n0) * w.row_bytes, w.row_bytes, nt, K, x, y + n0)) {
+        // one token over f16/bf16 rows in memory: fused convert-and-dot, no f32 copy
+      } else if (!op.weight_in_out) {  // W is [N, K]: rows n0..n0+nt
         const float* wp = detail::direct_f32(w, n0);
         if (!wp) {
           buf.resize(static_cast<size_t>(nt * K));
