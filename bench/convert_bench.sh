@@ -4,32 +4,13 @@
 # to `cp` of the same bytes, and peak RSS, for two model sizes (to show memory stays flat).
 #   bench/convert_bench.sh [build/modelconvert] [workdir]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-MC=${1:-build/modelconvert}
-WORK=${2:-bench/out}
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
-
-# hidden 2048, ffn 5632, 32 heads (8 kv), vocab 32000: ~44 M params per layer, 131 M in embeddings.
-make_config() {  # $1 = layers
-  cat > "$WORK/config-$1.json" <<JSON
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
- "intermediate_size": 5632, "num_hidden_layers": $1, "num_attention_heads": 32,
- "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 2048,
- "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false,
- "torch_dtype": "bfloat16", "hidden_act": "silu"}
-JSON
-}
-
-peak_rss_mb() { awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$1"; }
+source "$(dirname "$0")/lib.sh"
+bench_init "$@"
 
 run_size() {  # $1 = layers
   local L=$1 src="$WORK/llama-$1L-bf16" out="$WORK/llama-$1L-fp16" cpdir="$WORK/cp-$1L"
-  make_config "$L"
-  if [ ! -f "$src/model.safetensors.index.json" ]; then
-    "$MC" convert "$WORK/config-$L.json" safetensors --fake-weight --fake-weight-init random --seed 1 \
-      --max-shard-size 500MB --force --quiet -o "$src"
-  fi
+  llama_config "$WORK/config-$L.json" "$L"
+  make_fake_llama "$WORK/config-$L.json" "$src"
   local bytes
   bytes=$(cat "$src"/*.safetensors | wc -c)
   cat "$src"/*.safetensors > /dev/null  # warm the page cache for both contenders
@@ -41,8 +22,8 @@ run_size() {  # $1 = layers
   cat "$src"/*.safetensors > /dev/null
   /usr/bin/time -v "$MC" convert "$src" safetensors --dtype fp16 --max-shard-size 500MB --quiet --force \
     -o "$out" 2> "$WORK/time-$L.txt"
-  t3=$(python3 -c "import re,sys; t=open('$WORK/time-$L.txt').read(); m=re.search(r'Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)', t); h,mi,s=m.groups(); print((int(h or 0)*3600)+int(mi)*60+float(s))")
-  python3 - "$bytes" "$t0" "$t1" "$t2" "$t3" "$(peak_rss_mb "$WORK/time-$L.txt")" "$L" <<'PY'
+  t3=$(wall_s "$WORK/time-$L.txt")
+  "$PY" - "$bytes" "$t0" "$t1" "$t2" "$t3" "$(peak_rss_mb "$WORK/time-$L.txt")" "$L" <<'PY'
 import sys
 b, t0, t1, t2, tmc, rss, L = float(sys.argv[1]), *map(float, sys.argv[2:6]), sys.argv[6], sys.argv[7]
 cp, cp_sync = t1 - t0, t2 - t0
@@ -70,8 +51,8 @@ run_bin() {  # $1 = layers
   cat "$bin/pytorch_model.bin" > /dev/null
   /usr/bin/time -v "$MC" convert "$bin" safetensors --quiet --force -o "$out" 2> "$WORK/time-bin-$L.txt"
   local tmc
-  tmc=$(python3 -c "import re; t=open('$WORK/time-bin-$L.txt').read(); m=re.search(r'Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)', t); h,mi,s=m.groups(); print((int(h or 0)*3600)+int(mi)*60+float(s))")
-  python3 -c "
+  tmc=$(wall_s "$WORK/time-bin-$L.txt")
+  "$PY" -c "
 b=$bytes/1e9; cp=$t1-$t0; t=$tmc
 print(f'{$L:>2} layers  {b:5.2f} GB .bin -> safetensors | modelconvert {t:6.2f} s {b/t:5.2f} GB/s | cp {cp:6.2f} s | ratio vs cp {cp/t:4.2f}x | peak RSS $(peak_rss_mb "$WORK/time-bin-$L.txt") MB')"
   rm -rf "$out"

@@ -13,14 +13,9 @@
 #   THREADS=N            worker threads for modelconvert (default: nproc)
 #   SKIP_Q4=1            run (a) only
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-MC=$(realpath "${1:-build/modelconvert}")
-WORK=${2:-bench/out}
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init "$@"
 THREADS=${THREADS:-$(nproc)}
-PY=/usr/bin/python3
 
 if [ "${SMALL:-0}" = 1 ]; then
   # 512 wide, ffn 1536 (a multiple of 256, so q4_k_m keeps the k-quant types), 4 layers: ~91 MB.
@@ -39,19 +34,11 @@ SRC="$WORK/gguf-src-$TAG"
 CFG="$WORK/gguf-cfg-$TAG"
 
 if [ ! -f "$SRC/model.safetensors.index.json" ] && [ ! -f "$SRC/model.safetensors" ]; then
-  mkdir -p "$CFG"
-  cat > "$CFG/config.json" <<JSON
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": $HID,
- "intermediate_size": $FFN, "num_hidden_layers": $LAYERS, "num_attention_heads": $HEADS,
- "num_key_value_heads": $KV, "vocab_size": 32000, "max_position_embeddings": 2048,
- "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false,
- "torch_dtype": "bfloat16", "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2}
-JSON
+  llama_config "$CFG/config.json" "$LAYERS" $HID $FFN $HEADS $KV
   # A real 32000-piece vocabulary when the fixture is there, so the GGUF is complete.
   TOKM="$ROOT/../shared/fixtures/tokenizers/llama2-spm/tokenizer.model"
   [ -f "$TOKM" ] && cp "$TOKM" "$CFG/"
-  "$MC" convert "$CFG/config.json" safetensors --fake-weight --fake-weight-init random --seed 1 \
-    --max-shard-size 500MB --force --quiet -o "$SRC"
+  make_fake_llama "$CFG/config.json" "$SRC"
 fi
 
 BYTES=$(cat "$SRC"/*.safetensors | wc -c)
@@ -88,22 +75,6 @@ prepare() {  # $1 = warm | cold
   sync
   if [ "$1" = cold ]; then echo 3 > /proc/sys/vm/drop_caches; else cat "$SRC"/*.safetensors > /dev/null; fi
 }
-time_field() {  # $1 = /usr/bin/time -v output, $2 = wall | rss | cpu
-  $PY - "$1" "$2" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-if sys.argv[2] == "wall":
-    h, m, s = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", t).groups()
-    print(int(h or 0) * 3600 + int(m) * 60 + float(s))
-elif sys.argv[2] == "rss":
-    print(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)) / 1024)
-else:
-    u = float(re.search(r"User time \(seconds\): ([\d.]+)", t).group(1))
-    s = float(re.search(r"System time \(seconds\): ([\d.]+)", t).group(1))
-    print(u + s)
-PY
-}
-
 cp_once() {  # $1 = cache state; prints seconds
   local d="$WORK/gguf-cp"
   rm -rf "$d" && mkdir -p "$d"
@@ -133,7 +104,7 @@ ours() {  # $1 = cache state, $2 = output, $3 = time file, rest = extra flags
   /usr/bin/time -v "$MC" convert "$SRC" gguf --threads "$THREADS" --force --quiet -o "$out" "$@" 2> "$tf"
 }
 
-echo "modelconvert $("$MC" version 2>/dev/null || echo '?')  threads: $THREADS  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "modelconvert $("$MC" version 2>/dev/null || echo '?')  threads: $THREADS  cores: $(nproc)  load: $(load_avg)"
 echo "input: $SRC  $LAYERS layers, $(awk -v b="$BYTES" 'BEGIN{printf "%.3f", b/1e9}') GB bf16, $ELEMS elements"
 
 states=()
@@ -162,7 +133,7 @@ PY
 done
 
 # (b) one-step q4_k_m: compute-bound, so one run on a warm cache.
-if [ "${SKIP_Q4:-0}" = 1 ]; then echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"; exit 0; fi
+if [ "${SKIP_Q4:-0}" = 1 ]; then echo "load after: $(load_avg)"; exit 0; fi
 ours warm "$WORK/gguf-out-q4km.gguf" "$WORK/time-gguf-q4km.txt" --quant q4_k_m
 q_bytes=$(stat -c %s "$WORK/gguf-out-q4km.gguf")
 rm -f "$WORK/gguf-out-q4km.gguf"
@@ -176,4 +147,4 @@ print(f"(b) warm cache  bf16 HF -> GGUF q4_k_m | {n/1e6:.0f} M elements ({mb:.0f
       f"{mb/t/th:6.1f} MB/s of f32 input per core ({th:.0f} threads), {mb/cpu:6.1f} MB/s per cpu-second | "
       f"peak RSS {rss:.0f} MB")
 PY
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load after: $(load_avg)"

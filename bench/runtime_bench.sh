@@ -9,17 +9,12 @@
 #   PROMPT_LEN=128  GEN=16       prompt tokens and generated tokens
 #   THREADS=N                    threads for both engines (default: nproc)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-MC=$(realpath "${1:-build/modelconvert}")
-WORK=${2:-bench/out}
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init "$@"
 THREADS=${THREADS:-$(nproc)}
 PROMPT_LEN=${PROMPT_LEN:-128}
 GEN=${GEN:-16}
 SIZE=${MC_BENCH_MODEL:-1b}
-PY=/usr/bin/python3
 
 case $SIZE in
   1b)   HID=2048 FFN=5632 HEADS=32 KV=4 LAYERS=22 ;;
@@ -32,13 +27,7 @@ GGUF="$WORK/rt-$SIZE-f16.gguf"
 TOKM="$ROOT/../shared/fixtures/tokenizers/llama2-spm/tokenizer.model"
 if [ ! -f "$GGUF" ]; then
   mkdir -p "$CFG"
-  cat > "$CFG/config.json" <<JSON
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": $HID,
- "intermediate_size": $FFN, "num_hidden_layers": $LAYERS, "num_attention_heads": $HEADS,
- "num_key_value_heads": $KV, "vocab_size": 32000, "max_position_embeddings": 2048,
- "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false,
- "torch_dtype": "float16", "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2}
-JSON
+  llama_config "$CFG/config.json" $LAYERS $HID $FFN $HEADS $KV float16
   # llama.cpp refuses a GGUF without a vocabulary.
   if [ -f "$TOKM" ]; then cp "$TOKM" "$CFG/"; else echo "note: $TOKM absent, llama.cpp will not load the model"; fi
   "$MC" convert "$CFG/config.json" gguf --fake-weight --fake-weight-init random --seed 1 --force --quiet -o "$GGUF"
@@ -50,7 +39,7 @@ ONE=1
 cat "$GGUF" > /dev/null  # warm page cache for both engines
 
 echo "modelconvert $("$MC" version 2>/dev/null || echo '?')  threads: $THREADS  cores: $(nproc)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load before: $(load_avg)"
 if awk -v c="$(nproc)" '{ exit !($1 > c) }' /proc/loadavg; then
   echo "note: the load is above the core count; llama.cpp's spinning thread barriers slow down far more than"
   echo "      our pool when cores are oversubscribed, so its figures (and the ratio) are pessimistic: compare THREADS=1 too"
@@ -120,4 +109,4 @@ if lcpp:
     print(f"ratio llama.cpp / ours: prompt {lcpp['prompt_tok_s'] / ours_pp:5.2f}x, generation "
           f"{lcpp['gen_tok_s'] / ours_tg:5.2f}x (goal <= 3x)")
 PY
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load after: $(load_avg)"
