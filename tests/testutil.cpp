@@ -82,4 +82,32 @@ std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+std::optional<nlohmann::json> last_json_line(const std::string& out) {
+  size_t end = out.size();
+  while (end > 0) {
+    size_t start = out.rfind('\n', end - 1);
+    start = start == std::string::npos ? 0 : start + 1;
+    if (start < end && out[start] == '{') {
+      try {
+        return nlohmann::json::parse(out.substr(start, end - start));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+    if (start == 0) break;
+    end = start - 1;
+  }
+  return std::nullopt;
+}
+
+std::optional<nlohmann::json> read_json_file(const fs::path& p) {
+  std::ifstream f(p);
+  if (!f) return std::nullopt;
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace mc::test

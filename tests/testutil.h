@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace mc::test {
 
 namespace fs = std::filesystem;
@@ -44,6 +46,11 @@ CliRun mc_run(const std::string& args);
 std::string q(const fs::path& p);
 // Whole file as bytes ("" when missing).
 std::string slurp(const fs::path& p);
+// The last line of a program's output that starts with '{', parsed (nullopt if none parses):
+// the result line of the node/python helpers, which may log before it.
+std::optional<nlohmann::json> last_json_line(const std::string& out);
+// A JSON file, parsed (nullopt when missing or invalid).
+std::optional<nlohmann::json> read_json_file(const fs::path& p);
 // A tiny random HF model from tests/py/make_models.py (e.g. args "--arch llama --seed 3");
 // a failure is a fatal test failure.
 void make_model(const fs::path& dir, const std::string& args);

@@ -72,32 +72,9 @@ std::string skip_reason() {
   return "";
 }
 
-std::optional<json> last_json_line(const std::string& out) {
-  size_t end = out.size();
-  while (end > 0) {
-    size_t start = out.rfind('\n', end - 1);
-    start = start == std::string::npos ? 0 : start + 1;
-    if (start < end && out[start] == '{') {
-      try {
-        return json::parse(out.substr(start, end - start));
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
-    }
-    if (start == 0) break;
-    end = start - 1;
-  }
-  return std::nullopt;
-}
-
-std::optional<json> read_json(const fs::path& p) {
-  std::ifstream f(p);
-  try {
-    return json::parse(f);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
+using test::last_json_line;
+using test::q;
+const auto read_json = test::read_json_file;
 
 // Log-softmax of every row of `logits_all` (double precision).
 std::vector<std::vector<double>> log_softmax(const json& logits_all) {
@@ -113,8 +90,6 @@ std::vector<std::vector<double>> log_softmax(const json& logits_all) {
   }
   return out;
 }
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 struct Prepared {
   fs::path dir;                                // HF model directory

@@ -25,25 +25,9 @@ constexpr int kGreedy = 32;
 // BOS alone (how llama2.c starts a story), and BOS followed by arbitrary ids.
 const char* const kPrompts[] = {"1", "1,300,400,450,260,270,13,283"};
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-std::optional<json> parse_last_line(const std::string& out) {
-  const size_t brace = out.rfind("\n{");
-  try {
-    return json::parse(brace == std::string::npos ? out : out.substr(brace + 1));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-std::optional<json> read_json(const fs::path& p) {
-  std::ifstream f(p);
-  try {
-    return json::parse(f);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
+using test::q;
+const auto parse_last_line = test::last_json_line;
+const auto read_json = test::read_json_file;
 
 class Stories260KInterop : public ::testing::TestWithParam<const char*> {
  protected:

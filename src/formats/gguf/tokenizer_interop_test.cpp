@@ -52,12 +52,7 @@ const char* const kOwnTexts[] = {
 // that starts matching fails the test, so the list cannot go stale. (Empty today.)
 const std::map<std::string, std::string> kKnownFailures = {};
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 std::string skip_reason() {
   const auto root = test::repo_root();
@@ -100,7 +95,7 @@ std::string show(const std::vector<int32_t>& v) {
   return s;
 }
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+using test::q;
 
 class TokenizerInterop : public ::testing::Test {
  public:  // the helpers are shared with written_gguf_matches
@@ -122,13 +117,9 @@ class TokenizerInterop : public ::testing::Test {
     std::string out;
     const int rc = test::run_command("node tests/js/gguf_tokenize.mjs " + q(gguf) + " " + q(*dir_ / "texts.json"), &out);
     EXPECT_EQ(rc, 0) << out;
-    const size_t brace = out.rfind("\n{");
-    try {
-      return json::parse(brace == std::string::npos ? out : out.substr(brace + 1));
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "no JSON from gguf_tokenize.mjs: " << e.what() << "\n" << out;
-      return std::nullopt;
-    }
+    auto j = test::last_json_line(out);
+    if (!j) ADD_FAILURE() << "no JSON from gguf_tokenize.mjs:\n" << out;
+    return j;
   }
 
   // Compares our encoder with llama.cpp's ids on every text; returns the number of texts that

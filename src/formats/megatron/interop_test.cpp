@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+using test::q;
 
 void python_ok(const std::string& args) {
   std::string out;
