@@ -62,11 +62,8 @@ void apply_llama_cpp_token_rules(Vocab& v, std::string model_name, std::string_v
       contains_any(arch, {"nomic-bert-moe", "jina-bert-v3"})) {
     set_by_text("<mask>", kAttrLstrip, true);
   } else if (contains_any(model_name, {"phi-3", "phi3"})) {
-    for (size_t i = 0; i < v.size(); ++i) {
-      const int32_t t = v.types[i];
-      if (t == kTokControl || t == kTokUserDefined || t == kTokUnknown || (v.attr_of(int32_t(i)) & kAttrControl))
-        v.set_attr(int32_t(i), kAttrRstrip, true);
-    }
+    for (size_t i = 0; i < v.size(); ++i)
+      if (v.is_special(int32_t(i))) v.set_attr(int32_t(i), kAttrRstrip, true);
     set_by_text("</s>", kAttrRstrip, true);
     for (auto t : {"<unk>", "<s>", "<|endoftext|>"}) set_by_text(t, kAttrRstrip, false);
   } else if (contains_any(model_name, {"modern-bert"})) {

@@ -102,11 +102,7 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
     impl->ranks.emplace(rank_key(parts->first, parts->second), int32_t(i));
   }
   for (size_t i = 0; i < v.size(); ++i) {
-    const int32_t t = v.types[i];
-    if (t == kTokControl || t == kTokUserDefined || t == kTokUnknown ||
-        (v.attr_of(int32_t(i)) & kAttrControl)) {
-      impl->specials.push_back(int32_t(i));
-    }
+    if (v.is_special(int32_t(i))) impl->specials.push_back(int32_t(i));
     impl->max_token_len = std::max(impl->max_token_len, v.tokens[i].size());
   }
   std::stable_sort(impl->specials.begin(), impl->specials.end(), [&](int32_t a, int32_t b) {

@@ -98,6 +98,9 @@ struct Vocab {
     const int32_t t = type_of(id);
     return t == kTokControl || t == kTokUnknown || (attr_of(id) & kAttrControl) != 0;
   }
+  // Control-like or USER_DEFINED: the tokens cut out of the raw text before the model runs
+  // (llama.cpp's special-token cache).
+  bool is_special(int32_t id) const { return is_control_like(id) || type_of(id) == kTokUserDefined; }
   float score_of(int32_t id) const {
     return (id >= 0 && size_t(id) < scores.size()) ? scores[size_t(id)] : 0.0f;
   }

@@ -74,7 +74,6 @@ std::string skip_reason() {
 
 using test::last_json_line;
 using test::q;
-const auto read_json = test::read_json_file;
 
 // Log-softmax of every row of `logits_all` (double precision).
 std::vector<std::vector<double>> log_softmax(const json& logits_all) {
@@ -134,7 +133,7 @@ class GgufArchInterop : public ::testing::TestWithParam<ArchCase> {
     const fs::path ref = *dir_ / (std::string(c.name) + "-torch.json");
     EXPECT_EQ(test::run_python("ref_forward.py " + q(p.dir) + " --ids " + p.ids + " --greedy " +
                                    std::to_string(kGreedy) + " --out " + q(ref), &out), 0) << out;
-    auto j = read_json(ref);
+    auto j = test::read_json_file(ref);
     if (!j) return nullptr;
     p.torch = std::move(*j);
     p.torch_lp = log_softmax(p.torch["logits_all"]);
@@ -246,7 +245,7 @@ TEST_P(GgufArchInterop, F32GreedyMatchesTorch) {
     const fs::path ref = *dir_ / "llama3rope-back.json";
     ASSERT_EQ(test::run_python("ref_forward.py " + q(back) + " --ids " + p->ids + " --greedy " +
                                    std::to_string(kGreedy) + " --out " + q(ref), &log), 0) << log;
-    auto j = read_json(ref);
+    auto j = test::read_json_file(ref);
     ASSERT_TRUE(j.has_value());
     EXPECT_EQ((*j)["greedy_ids"], p->torch["greedy_ids"]);
     const auto lp = log_softmax((*j)["logits_all"]);
@@ -286,7 +285,7 @@ void check_quantized(const ArchCase& c, const Prepared& p, const fs::path& f, co
   std::string log;
   ASSERT_EQ(test::run_command(q(test::modelconvert_binary()) + " check " + q(f) + " --ids " + p.ids +
                                   " --max-new-tokens 1 --dump-logits " + q(dump), &log), 0) << log;
-  auto ours = read_json(dump);
+  auto ours = test::read_json_file(dump);
   ASSERT_TRUE(ours.has_value());
   const double w2 = GgufArchInterop::compare_positions(*lc, log_softmax((*ours)["logits_all"]), kTolOurs,
                                                        what + " vs our runtime");

@@ -2,6 +2,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <numbers>
 
 #include "formats/gguf/mapping.h"
 
@@ -211,7 +212,7 @@ Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConf
     std::vector<float> out(size_t(std::max<int64_t>(half, 0)));
     for (int64_t i = 0; i < half; ++i) {
       const float freq = 1.0f / std::pow(float(c.rope_theta), float(2 * i) / float(c.head_dim));
-      const double wl = 2.0 * 3.14159265358979323846 / double(freq);
+      const double wl = 2.0 * std::numbers::pi / double(freq);
       double r = 1.0;
       if (wl > lo_wl) r = factor;
       else if (wl >= hi_wl) {
@@ -237,7 +238,7 @@ Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConf
     }
     return std::optional<std::vector<float>>(std::move(out));
   }
-  if (type == "longrope" || type == "dynamic" || type == "su")
+  if (type == "dynamic" || type == "su")
     return unsupported("not expressible in GGUF for this architecture");
   return std::optional<std::vector<float>>();  // default, linear, yarn: keys or nothing
 }

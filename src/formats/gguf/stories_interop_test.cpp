@@ -26,8 +26,6 @@ constexpr int kGreedy = 32;
 const char* const kPrompts[] = {"1", "1,300,400,450,260,270,13,283"};
 
 using test::q;
-const auto parse_last_line = test::last_json_line;
-const auto read_json = test::read_json_file;
 
 class Stories260KInterop : public ::testing::TestWithParam<const char*> {
  protected:
@@ -73,7 +71,7 @@ class Stories260KInterop : public ::testing::TestWithParam<const char*> {
     EXPECT_EQ(test::run_command(q(test::modelconvert_binary()) + " check " + q(model) + " --ids " + ids +
                                     " --max-new-tokens " + std::to_string(kGreedy) + " --dump-logits " + q(dump), &log),
               0) << log;
-    return read_json(dump);
+    return test::read_json_file(dump);
   }
 
   static inline std::string reason_, convert_error_;
@@ -92,7 +90,7 @@ TEST_P(Stories260KInterop, LlamaCppGreedyEqualsOurRuntime) {
   std::string out;
   ASSERT_EQ(test::run_command("node tests/js/gguf_greedy.mjs " + q(gguf_) + " " + ids + " " + std::to_string(kGreedy) +
                                   " 20", &out), 0) << out;
-  auto lc = parse_last_line(out);
+  auto lc = test::last_json_line(out);
   ASSERT_TRUE(lc.has_value()) << out;
   const auto lc_greedy = (*lc)["greedy"].get<std::vector<int>>();
   ASSERT_EQ(lc_greedy.size(), size_t(kGreedy));
@@ -127,7 +125,7 @@ TEST_P(Stories260KInterop, LlamaCppGreedyEqualsOurRuntime) {
   const fs::path ref = *dir_ / "runc.json";
   ASSERT_EQ(test::run_python("llama2c_ref.py " + q(*test::fixture("llama2c/stories260K.bin")) + " --ids " + ids +
                                  " --greedy " + std::to_string(kGreedy) + " --out " + q(ref), &out), 0) << out;
-  auto r = read_json(ref);
+  auto r = test::read_json_file(ref);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ((*r)["greedy_ids"].get<std::vector<int>>(), lc_greedy) << "run.c-style reference vs llama.cpp";
 }
