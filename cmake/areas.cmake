@@ -9,20 +9,27 @@ endif()
 mc_area(quant DIRS src/quant DEPS mc_core)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
-mc_area(safetensors DIRS src/formats/safetensors DEPS mc_core)
+# The engine contract (src/formats/engine.h) that every format engine implements.
+mc_area(engine DIRS src/formats DEPS mc_core mc_arch mc_tokenizer)
+# Containers: the file formats models are stored in, below the engines that use them.
+mc_area(safetensors DIRS src/formats/safetensors DEPS mc_core mc_engine)
 mc_area(torch DIRS src/formats/torch DEPS mc_core ZLIB::ZLIB)
-mc_area(gguf DIRS src/formats/gguf DEPS mc_core mc_quant mc_arch mc_tokenizer)
-mc_area(transforms DIRS src/transforms DEPS mc_core mc_arch yaml-cpp)
+# What engines build on: lazy tensor transforms and the op graph the runtime runs and the
+# graph formats (ONNX, TorchScript) emit.
+mc_area(transforms DIRS src/transforms DEPS mc_core mc_arch mc_quant yaml-cpp)
 mc_area(graph DIRS src/graph DEPS mc_core mc_arch mc_quant openblas)
-mc_area(hf DIRS src/formats/hf DEPS mc_core mc_arch mc_safetensors mc_torch)
-mc_area(llama2c DIRS src/formats/llama2c DEPS mc_core mc_arch mc_transforms)
-mc_area(mlx DIRS src/formats/mlx DEPS mc_core mc_arch mc_safetensors mc_quant)
-mc_area(megatron DIRS src/formats/megatron DEPS mc_core mc_arch mc_torch mc_safetensors)
-mc_area(formats DIRS src/formats DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron)
-mc_area(converter DIRS src/converter DEPS mc_formats mc_transforms mc_graph mc_tokenizer)
+# Format engines, one folder each.
+mc_area(gguf DIRS src/formats/gguf DEPS mc_engine mc_quant mc_arch mc_tokenizer mc_transforms)
+mc_area(hf DIRS src/formats/hf DEPS mc_engine mc_arch mc_safetensors mc_torch)
+mc_area(llama2c DIRS src/formats/llama2c DEPS mc_engine mc_arch mc_transforms)
+mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant)
+mc_area(megatron DIRS src/formats/megatron DEPS mc_engine mc_arch mc_torch mc_safetensors)
+# The registry of engines (converter/registry.cpp), the pipeline, check; then the public API.
+mc_area(converter DIRS src/converter
+        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_transforms mc_graph mc_tokenizer)
 mc_area(api DIRS src/api DEPS mc_converter)
 
-add_executable(modelconvert src/cli/main.cpp)
+add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp)
 target_link_libraries(modelconvert PRIVATE mc_api CLI11::CLI11)
 install(TARGETS modelconvert)
 # Test programs that drive the command line need the program built first.

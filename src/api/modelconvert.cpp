@@ -1,6 +1,6 @@
 #include "api/modelconvert.h"
 
-#include "formats/registry.h"
+#include "converter/registry.h"
 
 namespace mc::api {
 
@@ -9,8 +9,8 @@ std::string_view version() { return "0.1.0"; }
 Result<ConvertReport> convert(const ConvertRequest& req) {
   if (req.input.empty()) return make_error(ErrorCode::InvalidArgument, "no input given");
   if (req.output_format.empty()) return make_error(ErrorCode::InvalidArgument, "no output format given");
-  if (req.dtype && !dtype_info(*req.dtype).is_float) {
-    Error e = make_error(ErrorCode::InvalidArgument, "--dtype must be a float type, got {}", dtype_name(*req.dtype));
+  if (req.write.dtype && !dtype_info(*req.write.dtype).is_float) {
+    Error e = make_error(ErrorCode::InvalidArgument, "--dtype must be a float type, got {}", dtype_name(*req.write.dtype));
     e.hint = "use fp32, fp16 or bf16";
     return e;
   }
@@ -44,14 +44,37 @@ std::vector<FormatRow> list_formats() {
 }
 
 std::vector<QuantRow> list_quantizations() {
-  return {
-      {"fp32 / fp16 / bf16", "all", "--dtype: float cast, bit-exact with torch's .to(dtype)"},
-      {"f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1", "gguf", "--quant: ggml block types, llama-quantize's bytes"},
-      {"q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k", "gguf",
-       "--quant: k-quant file types with llama-quantize's per-tensor mixtures"},
-      {"2bit 3bit 4bit 5bit 6bit 8bit (q4_k_m q5_k_m q8_0 = 4/5/8 bit)", "mlx",
-       "--quant / --quant-config '{\"bits\":B,\"group_size\":32|64|128}': MLX affine groups, mlx-lm layout"},
-  };
+  std::vector<QuantRow> rows;
+  std::string casts;
+  for (const auto& e : formats::engines())
+    if (e.write && e.caps.dtype) casts += (casts.empty() ? "" : " ") + std::string(e.id);
+  rows.push_back({"fp32 fp16 bf16", casts, "--dtype: float cast, bit-exact with torch's .to(dtype)"});
+  for (const auto& e : formats::engines()) {
+    if (!e.write || e.caps.quant.empty()) continue;
+    std::string names;
+    for (auto n : e.caps.quant) names += (names.empty() ? "" : " ") + std::string(n);
+    rows.push_back({names, std::string(e.id),
+                    std::string("--quant") + (e.caps.quant_config ? " / --quant-config JSON" : "") + ": " +
+                        std::string(e.caps.quant_help)});
+  }
+  return rows;
+}
+
+std::vector<ArchitectureRow> list_architectures() {
+  std::vector<ArchitectureRow> rows;
+  for (const auto& f : arch::families()) {
+    ArchitectureRow r{std::string(f.model_type), std::string(f.hf_architecture), std::string(f.gguf_arch), {}};
+    for (const auto& e : formats::engines()) {
+      if (!e.read && !e.write) continue;
+      const bool takes = !e.takes_family || e.takes_family(f);
+      ArchitectureRow::FormatSupport s{std::string(e.id), e.read && takes, e.write && takes, {}};
+      if (s.write)
+        for (auto n : e.caps.quant) s.quantizations.emplace_back(n);
+      r.formats.push_back(std::move(s));
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
 }
 
 ojson error_json(const Error& e) {

@@ -36,10 +36,23 @@ struct FormatRow {
   bool readable, writable, validates;
 };
 std::vector<FormatRow> list_formats();
+// One row per writer that takes --quant (from the engines' WriteCaps), plus the --dtype casts.
 struct QuantRow {
   std::string name, formats, description;
 };
 std::vector<QuantRow> list_quantizations();
+
+// One row per model family (from the arch table) with what each format does with it.
+struct ArchitectureRow {
+  std::string model_type, hf_architecture, gguf_arch;
+  struct FormatSupport {
+    std::string format;
+    bool read = false, write = false;
+    std::vector<std::string> quantizations;  // --quant names the writer takes
+  };
+  std::vector<FormatSupport> formats;
+};
+std::vector<ArchitectureRow> list_architectures();
 
 // Error -> JSON object (for --json output).
 ojson error_json(const Error& e);

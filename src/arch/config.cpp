@@ -1,22 +1,10 @@
 #include "arch/config.h"
 
-#include <array>
+#include <fmt/format.h>
 
 namespace mc::arch {
 
 namespace {
-struct FamilyRow {
-  Family f;
-  std::string_view model_type;
-  std::string_view architecture;
-};
-constexpr std::array<FamilyRow, 5> kFamilies{{
-    {Family::Llama, "llama", "LlamaForCausalLM"},
-    {Family::Mistral, "mistral", "MistralForCausalLM"},
-    {Family::Qwen2, "qwen2", "Qwen2ForCausalLM"},
-    {Family::MiniCPM, "minicpm", "MiniCPMForCausalLM"},
-    {Family::GPT2, "gpt2", "GPT2LMHeadModel"},
-}};
 
 template <typename T>
 std::optional<T> get_opt(const ojson& j, const char* key) {
@@ -45,18 +33,6 @@ Result<int64_t> require_int(const ojson& j, const char* key) {
 }
 }  // namespace
 
-std::string_view family_name(Family f) {
-  for (const auto& r : kFamilies)
-    if (r.f == f) return r.model_type;
-  return "unknown";
-}
-
-Family family_from_model_type(std::string_view mt) {
-  for (const auto& r : kFamilies)
-    if (r.model_type == mt) return r.f;
-  return Family::Unknown;
-}
-
 Result<ArchConfig> from_hf_config(const ojson& j) {
   ArchConfig c;
   if (!j.is_object()) return field_error("(root)", "is not a JSON object");
@@ -65,10 +41,7 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
                                         (*a)[0].is_string())
     c.architecture = (*a)[0].get<std::string>();
   c.family = family_from_model_type(c.model_type);
-  if (c.family == Family::Unknown) {
-    for (const auto& r : kFamilies)
-      if (r.architecture == c.architecture) c.family = r.f;
-  }
+  if (c.family == Family::Unknown) c.family = family_from_hf_architecture(c.architecture);
   c.torch_dtype = get_opt<std::string>(j, "torch_dtype").value_or(get_opt<std::string>(j, "dtype").value_or(""));
   c.bos_token_id = get_opt<int64_t>(j, "bos_token_id");
   c.pad_token_id = get_opt<int64_t>(j, "pad_token_id");
@@ -78,9 +51,10 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
       for (const auto& v : *e)
         if (v.is_number_integer()) c.eos_token_ids.push_back(v.get<int64_t>());
   }
-  if (c.family == Family::Unknown) return c;
+  const FamilyInfo* row = find_family(c.family);
+  if (!row) return c;
 
-  if (c.family == Family::GPT2) {
+  if (row->decoder == Decoder::GPT2) {
     c.vocab_size = MC_TRY(require_int(j, "vocab_size"));
     c.hidden_size = MC_TRY(require_int(j, "n_embd"));
     c.num_layers = MC_TRY(require_int(j, "n_layer"));
@@ -116,18 +90,14 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
     auto type = rp->find("rope_type");
     if (type != rp->end() && type->is_string() && type->get<std::string>() != "default") c.rope_scaling = *rp;
   }
-  const bool tie_default = c.family == Family::MiniCPM;
-  c.tie_word_embeddings = get_opt<bool>(j, "tie_word_embeddings").value_or(tie_default);
+  c.tie_word_embeddings = get_opt<bool>(j, "tie_word_embeddings").value_or(row->tie_by_default);
   c.mlp_bias = get_opt<bool>(j, "mlp_bias").value_or(false);
-  if (c.family == Family::Qwen2) {
-    c.qkv_bias = true;
-    if (get_opt<bool>(j, "use_sliding_window").value_or(false))
-      c.sliding_window = get_opt<int64_t>(j, "sliding_window");
-  } else {
-    c.qkv_bias = c.o_bias = get_opt<bool>(j, "attention_bias").value_or(false);
-  }
-  if (c.family == Family::Mistral) c.sliding_window = get_opt<int64_t>(j, "sliding_window");
-  if (c.family == Family::MiniCPM) {
+  if (row->qkv_bias_always) c.qkv_bias = true;
+  else c.qkv_bias = c.o_bias = get_opt<bool>(j, "attention_bias").value_or(false);
+  if (row->sliding == SlidingWindow::Key ||
+      (row->sliding == SlidingWindow::Flagged && get_opt<bool>(j, "use_sliding_window").value_or(false)))
+    c.sliding_window = get_opt<int64_t>(j, "sliding_window");
+  if (row->mup) {
     c.scale_emb = get_opt<double>(j, "scale_emb").value_or(1.0);
     c.scale_depth = get_opt<double>(j, "scale_depth").value_or(1.0);
     c.dim_model_base = get_opt<double>(j, "dim_model_base").value_or(1.0);
@@ -137,16 +107,15 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
 
 ojson to_hf_config(const ArchConfig& c) {
   ojson j = ojson::object();
+  const FamilyInfo* row = find_family(c.family);
   std::string_view arch = c.architecture;
-  if (arch.empty())
-    for (const auto& r : kFamilies)
-      if (r.f == c.family) arch = r.architecture;
+  if (arch.empty() && row) arch = row->hf_architecture;
   j["architectures"] = ojson::array({std::string(arch)});
   j["model_type"] = std::string(family_name(c.family));
   if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
-  if (c.family == Family::GPT2) {
+  if (row && row->decoder == Decoder::GPT2) {
     j["vocab_size"] = c.vocab_size;
     j["n_embd"] = c.hidden_size;
     j["n_layer"] = c.num_layers;
@@ -169,14 +138,14 @@ ojson to_hf_config(const ArchConfig& c) {
     j["rope_theta"] = c.rope_theta;
     j["rope_scaling"] = c.rope_scaling;
     j["tie_word_embeddings"] = c.tie_word_embeddings;
-    if (c.family == Family::Llama) {
+    if (row && row->bias_keys) {
       j["attention_bias"] = c.qkv_bias;
       j["mlp_bias"] = c.mlp_bias;
     }
-    if (c.family == Family::Mistral || c.family == Family::Qwen2) {
+    if (row && row->sliding != SlidingWindow::None) {
       if (c.sliding_window) j["sliding_window"] = *c.sliding_window; else j["sliding_window"] = nullptr;
     }
-    if (c.family == Family::MiniCPM) {
+    if (row && row->mup) {
       j["scale_emb"] = c.scale_emb;
       j["scale_depth"] = c.scale_depth;
       j["dim_model_base"] = c.dim_model_base;

@@ -7,15 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "arch/families.h"
 #include "core/error.h"
 #include "core/model.h"
 
 namespace mc::arch {
-
-enum class Family { Llama, Mistral, Qwen2, MiniCPM, GPT2, Unknown };
-
-std::string_view family_name(Family f);  // "llama", "mistral", ...
-Family family_from_model_type(std::string_view model_type);
 
 struct ArchConfig {
   Family family = Family::Unknown;
@@ -46,12 +42,25 @@ struct ArchConfig {
   std::vector<int64_t> eos_token_ids;
   std::string torch_dtype;       // "float16", "bfloat16", ... ("" if absent)
 
-  bool is_mup() const { return family == Family::MiniCPM; }
+  // The family's row (nullptr for Unknown).
+  const FamilyInfo* info() const { return find_family(family); }
+  bool is_mup() const { return info() && info()->mup; }
 };
 
 // Reads config.json (already parsed). Unknown model types give Family::Unknown, not an error;
 // missing required fields for a known family are an error naming the field.
 Result<ArchConfig> from_hf_config(const ojson& config);
+
+// The parameters (names and shapes, in state_dict order) transformers creates for the
+// architecture from its config alone (formats.md §11.1): tied weights left out (as
+// save_pretrained writes them), lm_head.weight only when !tie_word_embeddings, GPT-2 with
+// Conv1D's [in, out] shapes and the "transformer." prefix. Non-persistent buffers (rotary
+// inv_freq, GPT-2's attn.bias mask) are not listed. Unknown families are an Unsupported error.
+struct ParamSpec {
+  std::string name;
+  Shape shape;
+};
+Result<std::vector<ParamSpec>> hf_param_specs(const ArchConfig& c);
 
 // Writes the fields of `c` back into an HF config.json for `c.family` (used by importers that
 // build a config from scratch: llama2.c, GGUF -> HF, Megatron -> HF).

@@ -7,11 +7,14 @@
 #include <iostream>
 
 #include "api/modelconvert.h"
+#include "cli/progress_line.h"
 #include "io/output.h"
 
 namespace {
 
 using mc::ojson;
+using mc::cli::ProgressLine;
+using mc::cli::want_progress;
 
 // "2GB", "500MB", "1.5GiB", "1000" (bytes) -> bytes.
 std::optional<uint64_t> parse_size(std::string s) {
@@ -114,6 +117,7 @@ int main(int argc, char** argv) {
 
   // convert
   mc::api::ConvertRequest req;
+  bool force_progress = false;
   std::string path_for_tok;
   std::string input, out, dtype, max_shard, quant_config, fake_cfg, tokenizer;
   auto* conv = app.add_subcommand("convert", "convert a model to another format");
@@ -125,8 +129,8 @@ int main(int argc, char** argv) {
   conv->add_option("--model-type", req.model_type, "architecture (auto | llama | mistral | qwen2 | minicpm | gpt2)");
   conv->add_option("--threads", req.threads, "worker threads (default: all cores)");
   conv->add_option("--max-shard-size", max_shard, "largest weights file, e.g. 2GB (default 5GB)");
-  conv->add_option("--weights-format", req.weights_format, "hf output weights: safetensors | bin");
-  conv->add_option("--quant", req.quant, "quantization (see `list quantizations`)");
+  conv->add_option("--weights-format", req.write.weights_format, "hf output weights: safetensors | bin");
+  conv->add_option("--quant", req.write.quant, "quantization (see `list quantizations`)");
   conv->add_option("--quant-config", quant_config, "format-specific quantization settings (JSON)");
   conv->add_flag("--fake-weight", req.fake_weight, "replace the weights with fake ones (zeros by default)");
   conv->add_option("--fake-weight-config", fake_cfg, "tensor shapes for --fake-weight (JSON or YAML)");
@@ -136,12 +140,13 @@ int main(int argc, char** argv) {
   conv->add_option("--tokenizer", tokenizer, "tokenizer file or directory to attach (llama2.c, Megatron input)");
   int64_t vocab_size = 0;
   conv->add_option("--vocab-size", vocab_size, "true vocabulary size of a padded (Megatron) checkpoint");
-  conv->add_option("--tp", req.tp, "tensor-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
-  conv->add_option("--pp", req.pp, "pipeline-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
-  conv->add_option("--megatron-format", req.naming, "Megatron tensor names: legacy | mcore")
+  conv->add_option("--tp", req.write.tensor_parallel, "tensor-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
+  conv->add_option("--pp", req.write.pipeline_parallel, "pipeline-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
+  conv->add_option("--megatron-format", req.write.naming, "Megatron tensor names: legacy | mcore")
       ->check(CLI::IsMember({"legacy", "mcore"}));
   conv->add_flag("--force", req.force, "replace an existing output");
-  conv->add_flag("--quiet", req.quiet, "print nothing but errors");
+  conv->add_flag("--quiet", req.write.quiet, "print nothing but errors");
+  conv->add_flag("--progress", force_progress, "show the progress line even when stderr is not a terminal");
   conv->add_flag("--dry-run", req.dry_run, "plan only: print what would be written");
   bool sync = false;
   conv->add_flag("--sync", sync, "fsync the output before renaming it into place (survives power loss)");
@@ -160,6 +165,9 @@ int main(int argc, char** argv) {
   chk->add_option("--dump-logits", dump_path, "write prompt_ids, logits_all and greedy_ids as JSON");
   chk->add_option("--threads", creq.threads, "worker threads (default: all cores)");
   chk->add_flag("--json", json, "machine-readable output");
+  bool check_quiet = false;
+  chk->add_flag("--quiet", check_quiet, "no progress line");
+  chk->add_flag("--progress", force_progress, "show the progress line even when stderr is not a terminal");
 
   std::string tok_text;
   bool no_bos = false;
@@ -181,14 +189,33 @@ int main(int argc, char** argv) {
   val->add_flag("--json", json, "machine-readable output");
 
   std::string what;
-  auto* list = app.add_subcommand("list", "list formats or quantizations");
-  list->add_option("what", what, "formats | quantizations")->required()->check(CLI::IsMember({"formats", "quantizations"}));
+  auto* list = app.add_subcommand("list", "list formats, quantizations or architectures");
+  list->add_option("what", what, "formats | quantizations | architectures")
+      ->required()
+      ->check(CLI::IsMember({"formats", "quantizations", "architectures"}));
   list->add_flag("--json", json, "machine-readable output");
 
   auto* ver = app.add_subcommand("version", "print the version");
   ver->add_flag("--json", json, "machine-readable output");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Every argument error is an InvalidArgument (exit 2, README's table), whatever CLI11's own
+    // number for it is.
+    mc::Error err = mc::make_error(mc::ErrorCode::InvalidArgument, "{}", e.what());
+    const CLI::App* sub = nullptr;
+    for (const CLI::App* s : app.get_subcommands()) sub = s;
+    err.hint = sub ? fmt::format("run `modelconvert {} --help` for its options", sub->get_name())
+                   : "run `modelconvert --help` for the commands";
+    return fail(err, json);
+  }
 
   if (*conv) {
     mc::io::set_sync_on_close(sync);
@@ -201,7 +228,7 @@ int main(int argc, char** argv) {
         e.hint = "use fp32, fp16 or bf16";
         return fail(e, json);
       }
-      req.dtype = d;
+      req.write.dtype = d;
     }
     if (!max_shard.empty()) {
       auto s = parse_size(max_shard);
@@ -210,11 +237,11 @@ int main(int argc, char** argv) {
         e.hint = "write it like 2GB, 500MB or 1GiB";
         return fail(e, json);
       }
-      req.max_shard_bytes = *s;
+      req.write.max_shard_bytes = *s;
     }
     if (!quant_config.empty()) {
-      req.quant_config = ojson::parse(quant_config, nullptr, false);
-      if (req.quant_config.is_discarded()) {
+      req.write.quant_config = ojson::parse(quant_config, nullptr, false);
+      if (req.write.quant_config.is_discarded()) {
         mc::Error e = mc::make_error(mc::ErrorCode::InvalidArgument, "--quant-config is not valid JSON");
         return fail(e, json);
       }
@@ -222,18 +249,10 @@ int main(int argc, char** argv) {
     if (!fake_cfg.empty()) req.fake_weight_config = fake_cfg;
     if (!tokenizer.empty()) req.tokenizer = tokenizer;
     if (vocab_size > 0) req.vocab_size = vocab_size;
-    const bool tty = isatty(STDERR_FILENO);
-    if (!req.quiet && !json && tty) {
-      req.progress = [last = std::make_shared<int>(-1)](uint64_t done, uint64_t total) {
-        const int pct = total ? int(done * 100 / total) : 100;
-        if (pct != *last) {
-          *last = pct;
-          std::fprintf(stderr, "\rwriting %3d%%", pct);
-        }
-      };
-    }
+    ProgressLine line(want_progress(force_progress, req.write.quiet, json));
+    req.progress = line.fn();
     auto r = mc::api::convert(req);
-    if (req.progress) std::fprintf(stderr, "\r             \r");
+    line.clear();
     if (!r) return fail(r.error(), json);
     if (conv_check) {
       mc::converter::CheckRequest cr;
@@ -241,7 +260,10 @@ int main(int argc, char** argv) {
       cr.compare = req.input;
       cr.threads = req.threads;
       cr.max_new_tokens = 8;
+      ProgressLine cline(want_progress(force_progress, req.write.quiet, json));
+      cr.progress = cline.fn();
       auto c = mc::api::check(cr);
+      cline.clear();
       if (!c) return fail(c.error(), json);
       if (json) {
         auto j = r->to_json();
@@ -255,7 +277,7 @@ int main(int argc, char** argv) {
     }
     if (json) {
       std::cout << r->to_json().dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
-    } else if (!req.quiet) {
+    } else if (!req.write.quiet) {
       if (r->dry_run)
         fmt::print("would write {} tensors ({}) as {} to {}\n", r->tensors, human_bytes(r->tensor_bytes),
                    r->output_format, r->output.string());
@@ -287,7 +309,10 @@ int main(int argc, char** argv) {
     if (!prompt.empty()) creq.prompt = prompt;
     if (!compare_path.empty()) creq.compare = compare_path;
     if (!dump_path.empty()) creq.dump_logits = dump_path;
+    ProgressLine line(want_progress(force_progress, check_quiet, json));
+    creq.progress = line.fn();
     auto r = mc::api::check(creq);
+    line.clear();
     if (!r) return fail(r.error(), json);
     if (json) {
       std::cout << r->to_json().dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
@@ -345,6 +370,31 @@ int main(int argc, char** argv) {
     return r->ok() ? 0 : mc::exit_code_for(r->errors.front().code);
   }
   if (*list) {
+    if (what == "architectures") {
+      auto rows = mc::api::list_architectures();
+      if (json) {
+        ojson j = ojson::array();
+        for (const auto& r : rows) {
+          ojson f = ojson::object();
+          for (const auto& s : r.formats)
+            f[s.format] = {{"read", s.read}, {"write", s.write}, {"quantizations", s.quantizations}};
+          j.push_back({{"model_type", r.model_type}, {"architecture", r.hf_architecture},
+                       {"gguf_arch", r.gguf_arch}, {"formats", f}});
+        }
+        std::cout << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
+      } else {
+        for (const auto& r : rows) {
+          fmt::print("{} ({}; GGUF {})\n", r.model_type, r.hf_architecture, r.gguf_arch.empty() ? "-" : r.gguf_arch);
+          for (const auto& s : r.formats) {
+            const char* rw = s.read && s.write ? "read, write" : s.read ? "read" : s.write ? "write" : "-";
+            std::string q;
+            for (const auto& n : s.quantizations) q += (q.empty() ? "" : " ") + n;
+            fmt::print("  {:<12} {:<12}{}\n", s.format, rw, q.empty() ? "" : "  --quant " + q);
+          }
+        }
+      }
+      return 0;
+    }
     if (what == "formats") {
       auto rows = mc::api::list_formats();
       if (json) {
@@ -366,7 +416,7 @@ int main(int argc, char** argv) {
         for (const auto& r : rows) j.push_back({{"names", r.name}, {"formats", r.formats}, {"description", r.description}});
         std::cout << j.dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
       } else {
-        for (const auto& r : rows) fmt::print("{:<58} {:<8} {}\n", r.name, r.formats, r.description);
+        for (const auto& r : rows) fmt::print("{}\n  {}\n  formats: {}\n", r.name, r.description, r.formats);
       }
     }
     return 0;

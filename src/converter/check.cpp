@@ -1,14 +1,11 @@
 #include "converter/check.h"
 
-#include "formats/gguf/file.h"
-#include "formats/gguf/gguf.h"
-#include "formats/gguf/tokenizer_kv.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 
+#include "converter/registry.h"
 #include "graph/compare.h"
 #include "graph/runtime.h"
 #include "io/mapped_file.h"
@@ -115,12 +112,11 @@ Result<tok::Tokenizer> tokenizer_from_path(const fs::path& p) {
       return tok::Tokenizer::create(std::move(v));
     }
     if (p.extension() == ".model") return tok::Tokenizer::create(MC_TRY(tok::load_sentencepiece_model(p.string())));
-    // A GGUF file: only its tokenizer.* keys are needed, so vocabulary-only files and
-    // architectures we do not convert (falcon, mpt, ...) tokenize too.
-    if (gguf::detect(p) >= formats::Confidence::Likely) {
-      auto f = MC_TRY(gguf::open(p));
-      return tok::Tokenizer::create(MC_TRY(gguf::vocab_from_kv(f.kv)));
-    }
+    // A file that stores its own vocabulary (GGUF): only that is needed, so vocabulary-only
+    // files and architectures we do not convert (falcon, mpt, ...) tokenize too.
+    const formats::Detection d = formats::detect(p);
+    if (d.engine && d.engine->embedded_vocab && d.confidence >= formats::Confidence::Likely)
+      return tok::Tokenizer::create(MC_TRY(d.engine->embedded_vocab(p)));
   }
   formats::ReadOptions ro;
   auto m = MC_TRY(read_input(p, "auto", ro));
@@ -154,12 +150,24 @@ Result<CheckReport> check(const CheckRequest& req) {
   const auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
+  // Progress in tokens: the prompt, each generated token, and the source's prompt pass.
+  const uint64_t n_prompt = rep.prompt_ids.size();
+  const uint64_t n_steps = req.max_new_tokens > 1 ? uint64_t(req.max_new_tokens - 1) : 0;
+  std::optional<Progress> progress;
+  if (req.progress) {
+    progress.emplace("check", false, req.progress);
+    progress->add_total(n_prompt + n_steps + (req.compare ? n_prompt : 0));
+  }
+  auto advance = [&](uint64_t n) {
+    if (progress) progress->add_done(n);
+  };
   auto t0 = Clock::now();
   auto rt = MC_TRY(graph::Runtime::load(model, req.threads));
   rep.load_seconds = seconds_since(t0);
   t0 = Clock::now();
   rep.logits = MC_TRY(rt.forward_all(rep.prompt_ids));
   rep.prompt_seconds = seconds_since(t0);
+  advance(n_prompt);
   if (req.max_new_tokens > 0) {
     // Greedy decoding goes on from the prompt already in the KV cache: the same ids as
     // Runtime::greedy (ties pick the lowest id) without a second prompt pass.
@@ -171,6 +179,7 @@ Result<CheckReport> check(const CheckRequest& req) {
       auto next = MC_TRY(rt.step(std::span<const int32_t>(&rep.greedy_ids.back(), 1)));
       last = std::move(next.back());
       ++rep.generated_steps;
+      advance(1);
     }
     rep.generate_seconds = seconds_since(t0);
     if (tk) rep.greedy_text = tk->decode(rep.greedy_ids);
@@ -180,6 +189,7 @@ Result<CheckReport> check(const CheckRequest& req) {
     Model src = MC_TRY(read_input(*req.compare, "auto", ro));
     auto srt = MC_TRY(graph::Runtime::load(src, req.threads));
     auto src_logits = MC_TRY(srt.forward_all(rep.prompt_ids));
+    advance(n_prompt);
     auto cmp = MC_TRY(graph::compare_logits(src_logits, rep.logits));
     rep.compared = true;
     const double range = std::max(1.0, double(cmp.source_max - cmp.source_min));

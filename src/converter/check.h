@@ -19,6 +19,7 @@ struct CheckRequest {
   int64_t max_new_tokens = 16;
   size_t threads = 0;
   std::optional<fs::path> dump_logits;
+  ProgressFn progress;              // tokens run so far / planned (may be empty)
 };
 
 struct CheckReport {

@@ -1,10 +1,12 @@
 #include "converter/converter.h"
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 
 #include "arch/config.h"
 #include "converter/pipeline_transforms.h"
-#include "formats/registry.h"
+#include "converter/registry.h"
 #include "io/mapped_file.h"
 #include "io/output.h"
 #include "io/probe.h"
@@ -109,6 +111,52 @@ Result<Model> read_input(const fs::path& input, const std::string& input_format,
   return m;
 }
 
+namespace {
+
+// The formats whose writer takes an option, for the refusal message.
+std::string formats_taking(bool (*takes)(const formats::WriteCaps&)) {
+  std::string out;
+  for (const auto& e : formats::engines())
+    if (e.write && takes(e.caps)) out += (out.empty() ? "" : ", ") + std::string(e.id);
+  return out.empty() ? "none yet" : out;
+}
+
+Error refuse(std::string_view option, const formats::Engine& to, bool (*takes)(const formats::WriteCaps&)) {
+  return make_error(ErrorCode::InvalidArgument, "{} is not taken by the '{}' writer", option, to.id)
+      .with_hint(fmt::format("formats that take {}: {}; drop the option or pick one of them", option,
+                             formats_taking(takes)));
+}
+
+}  // namespace
+
+Status check_write_options(const formats::WriteOptions& o, const formats::Engine& to) {
+  if (!o.quant.empty()) {
+    if (to.caps.quant.empty()) return refuse("--quant", to, [](const formats::WriteCaps& c) { return !c.quant.empty(); });
+    std::string lower = o.quant;
+    for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (std::find(to.caps.quant.begin(), to.caps.quant.end(), lower) == to.caps.quant.end()) {
+      std::string names;
+      for (auto n : to.caps.quant) names += (names.empty() ? "" : ", ") + std::string(n);
+      return make_error(ErrorCode::InvalidArgument, "unknown {} quantization '{}'", to.id, o.quant)
+          .with_hint(fmt::format("the '{}' writer takes --quant {} (see `modelconvert list quantizations`)", to.id, names));
+    }
+  }
+  if (!o.quant_config.is_null() && !(o.quant_config.is_object() && o.quant_config.empty()) && !to.caps.quant_config)
+    return refuse("--quant-config", to, [](const formats::WriteCaps& c) { return c.quant_config; });
+  if (o.dtype && !to.caps.dtype) return refuse("--dtype", to, [](const formats::WriteCaps& c) { return c.dtype; });
+  if (o.max_shard_bytes && !to.caps.shard_size)
+    return refuse("--max-shard-size", to, [](const formats::WriteCaps& c) { return c.shard_size; });
+  if (!o.weights_format.empty() && !to.caps.weights_format)
+    return refuse("--weights-format", to, [](const formats::WriteCaps& c) { return c.weights_format; });
+  if (!to.caps.parallel) {
+    auto takes = [](const formats::WriteCaps& c) { return c.parallel; };
+    if (o.tensor_parallel != 1) return refuse("--tp", to, takes);
+    if (o.pipeline_parallel != 1) return refuse("--pp", to, takes);
+    if (!o.naming.empty()) return refuse("--megatron-format", to, takes);
+  }
+  return {};
+}
+
 Result<ConvertReport> convert(const ConvertRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   const formats::Engine* to = formats::find_engine(req.output_format);
@@ -118,6 +166,7 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
     return e;
   }
   if (!to->write) return unsupported_engine(*to, "writing");
+  MC_CHECK(check_write_options(req.write, *to));
 
   formats::ReadOptions ro;
   ro.model_type = req.model_type;
@@ -137,28 +186,24 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   ConvertReport rep;
   rep.input_format = model.source_format;
   rep.output_format = std::string(to->id);
-  rep.output = req.output ? *req.output : default_output_path(req.input, *to, req.quant);
+  rep.output = req.output ? *req.output : default_output_path(req.input, *to, req.write.quant);
   rep.tensors = model.tensors.size();
   rep.tensor_bytes = model.tensors.total_bytes();
 
-  formats::WriteOptions wo;
+  formats::WriteOptions wo = req.write;
   ThreadPool pool(req.threads);
   wo.pool = &pool;
-  wo.max_shard_bytes = req.max_shard_bytes;
-  wo.weights_format = req.weights_format.empty() ? (to->id == "pytorch" ? "bin" : "safetensors") : req.weights_format;
-  wo.quant = req.quant;
-  wo.quant_config = req.quant_config;
-  wo.dtype = req.dtype;
-  wo.chunk_bytes = req.chunk_bytes;
-  wo.quiet = req.quiet;
-  wo.tensor_parallel = req.tp;
-  wo.pipeline_parallel = req.pp;
-  wo.naming = req.naming;
   bool out_is_dir = to->out_is_dir;
-  const auto ext = rep.output.extension();
-  if ((to->id == "safetensors" && ext == ".safetensors") || (to->id == "pytorch" && (ext == ".bin" || ext == ".pt"))) {
+  const std::string ext = rep.output.extension().string();
+  const auto& exts = to->caps.single_file_exts;
+  if (out_is_dir && std::find(exts.begin(), exts.end(), ext) != exts.end()) {
     wo.single_file = true;
     out_is_dir = false;
+  }
+  std::optional<Progress> progress;
+  if (req.progress) {
+    progress.emplace("writing", true, req.progress);
+    wo.progress = &*progress;
   }
   if (req.dry_run) {
     rep.dry_run = true;

@@ -20,16 +20,14 @@ struct ConvertRequest {
   std::string output_format;             // engine id or alias ("hf2megatron")
   std::optional<fs::path> output;        // -o; derived from input + format when absent
   std::string input_format = "auto";     // --from
-  std::optional<DType> dtype;            // --dtype
   std::string model_type = "auto";       // --model-type
   size_t threads = 0;                    // 0 = all cores
   bool force = false;
-  bool quiet = false;
   bool dry_run = false;                  // plan only: print what would be written
-  uint64_t max_shard_bytes = 5'000'000'000;
-  std::string weights_format;            // hf: safetensors | bin
-  std::string quant;                     // --quant
-  ojson quant_config;                    // --quant-config
+  // The writer's options (--dtype, --quant, --quant-config, --max-shard-size, --weights-format,
+  // --tp/--pp/--megatron-format, quiet, chunk size). `pool`, `single_file` and `progress` are
+  // set by the converter.
+  formats::WriteOptions write;
   bool fake_weight = false;
   std::optional<fs::path> fake_weight_config;  // shapes (JSON or YAML)
   std::string fake_weight_init = "zeros";      // zeros | random
@@ -37,10 +35,7 @@ struct ConvertRequest {
   bool mup2llama = false;
   std::optional<fs::path> tokenizer;     // --tokenizer
   std::optional<int64_t> vocab_size;     // --vocab-size (unpadded vocabulary when reading)
-  int tp = 1, pp = 1;                    // --tp/--pp (Megatron output)
-  std::string naming;                    // --megatron-format legacy | mcore
-  uint64_t chunk_bytes = uint64_t(8) << 20;
-  std::function<void(uint64_t done, uint64_t total)> progress;
+  ProgressFn progress;                   // bytes written so far / planned (may be empty)
 };
 
 struct ConvertReport {
@@ -65,6 +60,10 @@ Result<Model> read_input(const fs::path& input, const std::string& input_format,
                          const formats::ReadOptions& opt, const formats::Engine** engine_out = nullptr);
 
 Result<ConvertReport> convert(const ConvertRequest& req);
+
+// Refuses, before anything is read, an option the target engine does not take (InvalidArgument
+// naming the option and the formats that take it).
+Status check_write_options(const formats::WriteOptions& opt, const formats::Engine& to);
 
 // Headers only: format, architecture, dtypes, parameters, shards, tokenizer files, targets.
 Result<ojson> inspect(const fs::path& input, const std::string& input_format = "auto");

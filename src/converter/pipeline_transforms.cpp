@@ -25,7 +25,7 @@ Result<Model> apply_transforms(Model model, const ConvertRequest& req) {
   }
   if (req.mup2llama) {
     auto ac = MC_TRY(arch::from_hf_config(model.config));
-    if (ac.family != arch::Family::MiniCPM) {
+    if (!ac.is_mup()) {
       Error e = make_error(ErrorCode::InvalidArgument, "--mup2llama needs a MiniCPM (muP) model, this is '{}'",
                            ac.model_type.empty() ? "unknown" : ac.model_type);
       e.path = model.source_path;
@@ -34,7 +34,7 @@ Result<Model> apply_transforms(Model model, const ConvertRequest& req) {
     }
     model = MC_TRY(transforms::mup_to_llama(model));
   }
-  if (req.dtype) model = MC_TRY(transforms::cast(model, *req.dtype));
+  if (req.write.dtype) model = MC_TRY(transforms::cast(model, *req.write.dtype));
   return model;
 }
 

@@ -1,16 +1,20 @@
 // The format engine contract (architecture.md "Engines"): detect, read -> Model, write(Model),
-// validate. Engines are registered in one table (formats/registry.cpp); the converter only sees
-// formats through it.
+// validate, and what a writer takes. Engines live one folder each under src/formats/ and are
+// registered in one table (converter/registry.cpp); the converter only sees formats through it.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "arch/families.h"
 #include "core/model.h"
+#include "core/progress.h"
 #include "core/thread_pool.h"
+#include "tokenizer/vocab.h"
 
 namespace mc::formats {
 
@@ -24,11 +28,13 @@ struct ReadOptions {
   std::optional<int64_t> vocab_size;  // --vocab-size (true vocabulary of a padded checkpoint)
 };
 
+// The writer options of a conversion (`convert`'s flags). The converter refuses, before reading
+// any weights, an option that the target's WriteCaps do not list.
 struct WriteOptions {
   ThreadPool* pool = nullptr;               // never null when a writer is called
-  uint64_t max_shard_bytes = 5'000'000'000; // HF default 5 GB
+  std::optional<uint64_t> max_shard_bytes;  // --max-shard-size (nullopt: the format's default)
   bool single_file = false;                 // -o x.safetensors: only the weights file
-  std::string weights_format = "safetensors";  // hf: safetensors | bin
+  std::string weights_format;               // hf: safetensors | bin ("" = the engine's default)
   std::string quant;                        // format-specific quantization name ("" = none)
   ojson quant_config;                       // format-specific extra settings
   std::optional<DType> dtype;               // target float dtype if the format needs one
@@ -39,6 +45,21 @@ struct WriteOptions {
   int tensor_parallel = 1;
   int pipeline_parallel = 1;
   std::string naming;
+  Progress* progress = nullptr;             // tensor bytes written (may be null)
+};
+
+// What a writer takes besides the model. A flag the caps do not list is refused with exit 2,
+// naming the option and the formats that take it.
+struct WriteCaps {
+  std::span<const std::string_view> quant;  // --quant names (lower case); empty: no --quant
+  std::string_view quant_help;              // one line for `list quantizations`
+  bool quant_config = false;                // --quant-config
+  bool dtype = true;                        // --dtype
+  bool shard_size = false;                  // --max-shard-size
+  bool weights_format = false;              // --weights-format
+  bool parallel = false;                    // --tp, --pp, --megatron-format
+  // -o NAME.<ext> with one of these writes a single file instead of a directory.
+  std::span<const std::string_view> single_file_exts;
 };
 
 struct WriteResult {
@@ -70,6 +91,13 @@ struct Engine {
   ValidationReport (*validate)(const fs::path& path) = nullptr;
   // Format-specific facts for `inspect` (layout, parallelism, iteration, ...); nullptr if none.
   Result<ojson> (*describe)(const fs::path& path, const ReadOptions& opt) = nullptr;
+  // What write() takes (see WriteCaps).
+  WriteCaps caps;
+  // Whether the engine reads and writes models of this family; nullptr: every family.
+  bool (*takes_family)(const arch::FamilyInfo& family) = nullptr;
+  // The tokenizer stored inside the file itself (GGUF's tokenizer.ggml.*), read without the
+  // weights or the architecture; nullptr when the format keeps tokenizers in separate files.
+  Result<tok::Vocab> (*embedded_vocab)(const fs::path& path) = nullptr;
 };
 
 }  // namespace mc::formats

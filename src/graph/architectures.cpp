@@ -176,7 +176,8 @@ Result<Graph> build_llama_like(const arch::ArchConfig& c, const TensorStore& ts,
   const bool mup = c.is_mup();
   const double resid = mup ? c.scale_depth / std::sqrt(static_cast<double>(c.num_layers)) : 1.0;
   int64_t max_window_layers = 0;
-  if (c.family == arch::Family::Qwen2 && raw) max_window_layers = static_cast<int64_t>(num_or(*raw, "max_window_layers", 0));
+  const bool flagged_window = c.info()->sliding == arch::SlidingWindow::Flagged;
+  if (flagged_window && raw) max_window_layers = static_cast<int64_t>(num_or(*raw, "max_window_layers", 0));
 
   Op& emb = b.op(OpKind::Embedding, "embed_tokens", {g.input_ids}, H);
   emb.weight = "model.embed_tokens.weight";
@@ -198,7 +199,7 @@ Result<Graph> build_llama_like(const arch::ArchConfig& c, const TensorStore& ts,
     k = rk.output;
     Op& at = b.op(OpKind::Attention, n + "attn.attention", {q, k, v}, nh * hd);
     at.attn = {nh, nkv, hd, 1.0 / std::sqrt(static_cast<double>(hd)), std::nullopt};
-    if (c.sliding_window && (c.family != arch::Family::Qwen2 || l >= max_window_layers))
+    if (c.sliding_window && (!flagged_window || l >= max_window_layers))
       at.attn.window = *c.sliding_window;
     ValueId o = b.matmul(n + "attn.o_proj", at.output, H, p + "self_attn.o_proj.weight", bias("o_proj", c.o_bias));
     if (mup) o = b.scale(n + "attn.residual_scale", o, resid);
@@ -282,16 +283,14 @@ Result<Graph> build_graph(const arch::ArchConfig& cfg, const TensorStore& tensor
     return unsupported(fmt::format("attention shape heads={} kv_heads={} head_dim={} is invalid",
                                    cfg.num_heads, cfg.num_kv_heads, cfg.head_dim),
                        "fix config.json");
-  switch (cfg.family) {
-    case arch::Family::Llama:
-    case arch::Family::Mistral:
-    case arch::Family::Qwen2:
-    case arch::Family::MiniCPM: return build_llama_like(cfg, tensors, raw);
-    case arch::Family::GPT2: return build_gpt2(cfg, tensors, raw);
-    default: break;
+  if (const arch::FamilyInfo* row = cfg.info()) {
+    switch (row->decoder) {
+      case arch::Decoder::LlamaLike: return build_llama_like(cfg, tensors, raw);
+      case arch::Decoder::GPT2: return build_gpt2(cfg, tensors, raw);
+    }
   }
   return unsupported(fmt::format("model_type '{}' has no forward graph", cfg.model_type),
-                     "the reference runtime knows llama, mistral, qwen2, minicpm and gpt2");
+                     "run `modelconvert list architectures` for the families the runtime knows");
 }
 
 Result<Graph> build_graph(const Model& model) {

@@ -26,6 +26,7 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
     if (n == 0) continue;
     for (uint64_t b = 0; b < n; b += chunk) tasks.push_back({&it, b, std::min(n, b + chunk)});
   }
+  if (opt.sink) opt.sink->add_total(total);
   std::atomic<uint64_t> done{0};
   return pool.parallel_for(tasks.size(), 1, [&](size_t b, size_t e) -> Status {
     thread_local std::vector<std::byte> buf;
@@ -45,6 +46,7 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
       tensor.data->release(t.begin, len);
       const uint64_t d = done.fetch_add(len) + len;
       if (opt.progress) opt.progress(d, total);
+      if (opt.sink) opt.sink->add_done(len);
     }
     return {};
   });

@@ -8,6 +8,7 @@
 #include <functional>
 #include <span>
 
+#include "core/progress.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "io/output.h"
@@ -23,6 +24,7 @@ struct WriteItem {
 struct StreamOptions {
   uint64_t chunk_bytes = uint64_t(8) << 20;  // per task; memory in flight = threads x this
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;  // any thread
+  Progress* sink = nullptr;  // gets this call's bytes as total, then each chunk as done
 };
 
 Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool,

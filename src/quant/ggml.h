@@ -31,6 +31,7 @@ enum class FileType : uint8_t {
   Q5_K_S, Q5_K_M, Q6_K, Count
 };
 std::string_view file_type_name(FileType f);                 // "q4_k_m"
+std::span<const std::string_view> file_type_names();         // every name, in FileType order
 std::optional<FileType> file_type_from_name(std::string_view name);
 int file_type_id(FileType f);                                // general.file_type value (LLAMA_FTYPE)
 

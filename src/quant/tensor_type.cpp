@@ -41,6 +41,12 @@ constexpr std::array<FileTypeInfo, size_t(FileType::Count)> kFileTypes = {{
 
 const FileTypeInfo& info(FileType f) { return kFileTypes[size_t(f)]; }
 
+constexpr auto kFileTypeNames = [] {
+  std::array<std::string_view, size_t(FileType::Count)> out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = kFileTypes[i].name;
+  return out;
+}();
+
 // tensor_get_category: broad roles, tested in this order (attn_qkv before attn_v, ...).
 enum class Category { Output, TokenEmbd, AttnQkv, AttnKvB, AttnV, AttnK, AttnQ, AttnOutput,
                       FfnUp, FfnGate, FfnDown, Other };
@@ -212,6 +218,8 @@ DType fallback_type(DType t, int64_t row_len) {
 std::string_view file_type_name(FileType f) {
   return f < FileType::Count ? info(f).name : std::string_view("?");
 }
+
+std::span<const std::string_view> file_type_names() { return kFileTypeNames; }
 
 std::optional<FileType> file_type_from_name(std::string_view name) {
   std::string lower(name);

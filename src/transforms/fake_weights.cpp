@@ -13,10 +13,11 @@
 #include "arch/config.h"
 #include "io/mapped_file.h"
 #include "transforms/lazy.h"
-#include "transforms/param_names.h"
+#include "arch/config.h"
 #include "transforms/transforms.h"
 
 namespace mc::transforms {
+using arch::is_norm_param;
 
 namespace {
 

@@ -8,10 +8,11 @@
 
 #include "arch/config.h"
 #include "testutil.h"
-#include "transforms/param_names.h"
+#include "arch/config.h"
 #include "transforms/transforms.h"
 
 namespace mc::transforms {
+using arch::is_norm_param;
 namespace {
 
 using NameShape = std::vector<std::pair<std::string, Shape>>;

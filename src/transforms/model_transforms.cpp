@@ -51,7 +51,7 @@ Result<Model> cast(const Model& m, DType target) {
 
 Result<Model> mup_to_llama(const Model& m) {
   const arch::ArchConfig c = MC_TRY(arch::from_hf_config(m.config));
-  if (c.family != arch::Family::MiniCPM)
+  if (!c.is_mup())
     return make_error(ErrorCode::InvalidArgument,
                       "mup_to_llama needs a MiniCPM model, config.json says model_type '{}'",
                       c.model_type)
@@ -103,7 +103,7 @@ Result<Model> mup_to_llama(const Model& m) {
 
 Result<Model> permute_qk(const Model& m, QkDirection dir) {
   const arch::ArchConfig c = MC_TRY(arch::from_hf_config(m.config));
-  if (c.family == arch::Family::GPT2 || c.family == arch::Family::Unknown || c.num_heads <= 0)
+  if (!c.info() || c.info()->decoder != arch::Decoder::LlamaLike || c.num_heads <= 0)
     return make_error(ErrorCode::InvalidArgument,
                       "q/k permutation needs a RoPE model with num_attention_heads, got model_type '{}'",
                       c.model_type);

@@ -63,7 +63,7 @@ struct FakeOptions {
 
 // Replaces every tensor's data with generated values, keeping names/dtypes/shapes. When `m` has
 // no tensors (config-only input), the tensor list comes from `opt.shapes` or else from the HF
-// parameter table of the config's architecture (param_names.h), honouring
+// parameter table of the config's architecture (arch::hf_param_specs), honouring
 // tie_word_embeddings and torch_dtype.
 // Random values are a pure function of (seed, tensor name, element index): a SplitMix64 counter
 // stream turned into N(0,1) by Box-Muller, times stddev. Norm weights (RMSNorm / LayerNorm) are 1

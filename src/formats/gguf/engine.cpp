@@ -51,6 +51,7 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   MC_CHECK(add_tokenizer_metadata(m, plan));
   FileWriteOptions fo;
   fo.chunk_bytes = opt.chunk_bytes;
+  fo.sink = opt.progress;
   const uint64_t size = MC_TRY(write_file(out, plan.kv, plan.tensors, *opt.pool, fo));
   formats::WriteResult r;
   r.files.push_back(out.filename().string());
@@ -120,6 +121,13 @@ Result<ojson> describe(const std::filesystem::path& path, const formats::ReadOpt
   return d;
 }
 
+constexpr std::string_view kGgufExts[] = {".gguf"};
+
+Result<tok::Vocab> embedded_vocab(const std::filesystem::path& path) {
+  File f = MC_TRY(open(path));
+  return vocab_from_kv(f.kv);
+}
+
 const formats::Engine& engine() {
   static const formats::Engine e{
       .id = "gguf",
@@ -130,6 +138,11 @@ const formats::Engine& engine() {
       .out_is_dir = false,
       .validate = &validate_file,
       .describe = &describe,
+      .caps = {.quant = quant::file_type_names(),
+               .quant_help = "llama-quantize file types (ggml blocks and k-quant mixtures), the same bytes",
+               .single_file_exts = kGgufExts},
+      .takes_family = [](const arch::FamilyInfo& f) { return !f.gguf_arch.empty(); },
+      .embedded_vocab = &embedded_vocab,
   };
   return e;
 }

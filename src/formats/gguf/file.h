@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/progress.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "formats/gguf/kv.h"
@@ -90,6 +91,7 @@ Result<Layout> plan_layout(const KvStore& kv, std::span<const TensorEntry> tenso
 struct FileWriteOptions {
   uint64_t chunk_bytes = uint64_t(8) << 20;
   std::function<void(uint64_t, uint64_t)> progress;
+  Progress* sink = nullptr;  // see io::StreamOptions
 };
 
 // Writes a GGUF v3 file: header first, then every tensor streamed in parallel from its lazy

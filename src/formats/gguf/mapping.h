@@ -20,9 +20,9 @@
 
 namespace mc::gguf {
 
-// general.architecture for a family (Mistral is written as "llama", as llama.cpp does).
+// general.architecture for a family (Mistral is written as "llama", as llama.cpp does); the
+// way back is arch::family_from_gguf_arch.
 std::optional<std::string_view> gguf_arch_name(arch::Family f);
-std::optional<arch::Family> family_from_gguf_arch(std::string_view arch);
 
 // The GGUF name of an HF tensor: nullopt if the family has no such tensor, "" if convert skips
 // it (rotary inv_freq, GPT-2 attention masks, tied lm_head).
@@ -33,6 +33,9 @@ std::optional<std::string> hf_tensor_name(arch::Family f, std::string_view gguf_
 // True when the family's llama.cpp graph uses NORM RoPE on HF rotate-half weights, so q/k rows
 // are permuted (llama, mistral, minicpm; not qwen2, not gpt2).
 bool needs_qk_permutation(arch::Family f);
+// True for a GGUF layer weight the family stores [in, out] in HF (GPT-2's Conv1D): transposed on
+// the way to and from GGUF.
+bool is_conv1d_weight(arch::Family f, std::string_view gguf_name);
 
 struct ToGgufOptions {
   std::string ftype = "f16";  // f32 | f16 | bf16 | a llama-quantize file type (q8_0, q4_k_m, ...)

@@ -11,140 +11,66 @@ namespace {
 
 using arch::Family;
 
-struct NamePair {
-  std::string_view hf;    // stem without ".weight"/".bias"
-  std::string_view gguf;  // stem without ".weight"/".bias"
-};
-
-// Per-layer tensors: HF "model.layers.N.<hf>" / GPT-2 "[transformer.]h.N.<hf>" <-> "blk.N.<gguf>".
-constexpr std::array<NamePair, 9> kLlamaLayer{{
-    {"input_layernorm", "attn_norm"},
-    {"self_attn.q_proj", "attn_q"},
-    {"self_attn.k_proj", "attn_k"},
-    {"self_attn.v_proj", "attn_v"},
-    {"self_attn.o_proj", "attn_output"},
-    {"post_attention_layernorm", "ffn_norm"},
-    {"mlp.gate_proj", "ffn_gate"},
-    {"mlp.up_proj", "ffn_up"},
-    {"mlp.down_proj", "ffn_down"},
-}};
-constexpr std::array<NamePair, 3> kLlamaGlobal{{
-    {"model.embed_tokens", "token_embd"},
-    {"model.norm", "output_norm"},
-    {"lm_head", "output"},
-}};
-constexpr std::array<NamePair, 6> kGpt2Layer{{
-    {"ln_1", "attn_norm"},
-    {"attn.c_attn", "attn_qkv"},
-    {"attn.c_proj", "attn_output"},
-    {"ln_2", "ffn_norm"},
-    {"mlp.c_fc", "ffn_up"},
-    {"mlp.c_proj", "ffn_down"},
-}};
-constexpr std::array<NamePair, 3> kGpt2Global{{
-    {"wte", "token_embd"},
-    {"wpe", "position_embd"},
-    {"ln_f", "output_norm"},
-}};
-
-struct ArchRow {
-  Family f;
-  std::string_view gguf;
-};
-constexpr std::array<ArchRow, 5> kArchs{{
-    {Family::Llama, "llama"},
-    {Family::Mistral, "llama"},
-    {Family::Qwen2, "qwen2"},
-    {Family::MiniCPM, "minicpm"},
-    {Family::GPT2, "gpt2"},
-}};
-
-// Splits "stem.weight" / "stem.bias" into stem and suffix (".weight" / ".bias").
-bool split_param(std::string_view name, std::string_view* stem, std::string_view* suffix) {
-  for (std::string_view s : {std::string_view(".weight"), std::string_view(".bias")})
-    if (name.ends_with(s)) {
-      *stem = name.substr(0, name.size() - s.size());
-      *suffix = s;
-      return true;
-    }
-  return false;
-}
-
-// "<prefix>N.<rest>" -> (N, rest).
-bool split_layer(std::string_view name, std::string_view prefix, int64_t* n, std::string_view* rest) {
-  if (!name.starts_with(prefix)) return false;
-  name.remove_prefix(prefix.size());
-  const auto dot = name.find('.');
-  if (dot == 0 || dot == name.npos) return false;
-  auto [p, ec] = std::from_chars(name.data(), name.data() + dot, *n);
-  if (ec != std::errc() || p != name.data() + dot || *n < 0) return false;
-  *rest = name.substr(dot + 1);
-  return true;
-}
-
-template <size_t N>
-std::optional<std::string_view> lookup(const std::array<NamePair, N>& t, std::string_view key, bool from_hf) {
+std::optional<std::string_view> lookup(std::span<const arch::NamePair> t, std::string_view key, bool from_hf) {
   for (const auto& p : t)
     if ((from_hf ? p.hf : p.gguf) == key) return from_hf ? p.gguf : p.hf;
   return std::nullopt;
 }
 
-bool is_gpt2(Family f) { return f == Family::GPT2; }
-
 }  // namespace
 
 std::optional<std::string_view> gguf_arch_name(Family f) {
-  for (const auto& r : kArchs)
-    if (r.f == f) return r.gguf;
-  return std::nullopt;
-}
-
-std::optional<Family> family_from_gguf_arch(std::string_view a) {
-  for (const auto& r : kArchs)
-    if (r.gguf == a) return r.f;  // "llama" finds Llama first
-  return std::nullopt;
+  const arch::FamilyInfo* row = arch::find_family(f);
+  if (!row || row->gguf_arch.empty()) return std::nullopt;
+  return row->gguf_arch;
 }
 
 bool needs_qk_permutation(Family f) {
-  return f == Family::Llama || f == Family::Mistral || f == Family::MiniCPM;
+  const arch::FamilyInfo* row = arch::find_family(f);
+  return row && row->rope_pair_rows;
+}
+
+bool is_conv1d_weight(Family f, std::string_view gguf) {
+  const arch::FamilyInfo* row = arch::find_family(f);
+  return row && row->conv1d && gguf.starts_with("blk.") && gguf.ends_with(".weight") &&
+         !gguf.ends_with("_norm.weight");
 }
 
 std::optional<std::string> gguf_tensor_name(Family f, std::string_view hf) {
-  if (is_gpt2(f)) {
-    if (hf.starts_with("transformer.")) hf.remove_prefix(12);
-    if (hf == "lm_head.weight" || hf.ends_with(".attn.bias") || hf.ends_with(".attn.masked_bias"))
-      return std::string();
-  } else if (hf.ends_with(".rotary_emb.inv_freq")) {
-    return std::string();
-  }
+  const arch::FamilyInfo* row = arch::find_family(f);
+  if (!row) return std::nullopt;
+  if (!row->hf_prefix.empty() && hf.starts_with(row->hf_prefix)) hf.remove_prefix(row->hf_prefix.size());
+  for (std::string_view d : row->hf_dropped)
+    if (hf.ends_with(d)) return std::string();
   std::string_view stem, suffix;
-  if (!split_param(hf, &stem, &suffix)) return std::nullopt;
+  if (!arch::split_param_name(hf, &stem, &suffix)) return std::nullopt;
   int64_t n;
   std::string_view rest;
-  if (split_layer(stem, is_gpt2(f) ? "h." : "model.layers.", &n, &rest)) {
-    auto g = is_gpt2(f) ? lookup(kGpt2Layer, rest, true) : lookup(kLlamaLayer, rest, true);
+  if (arch::split_layer_name(stem, row->hf_layer_prefix, &n, &rest)) {
+    auto g = lookup(row->layer_names, rest, true);
     if (!g) return std::nullopt;
     return fmt::format("blk.{}.{}{}", n, *g, suffix);
   }
-  auto g = is_gpt2(f) ? lookup(kGpt2Global, stem, true) : lookup(kLlamaGlobal, stem, true);
+  auto g = lookup(row->global_names, stem, true);
   if (!g) return std::nullopt;
   return fmt::format("{}{}", *g, suffix);
 }
 
 std::optional<std::string> hf_tensor_name(Family f, std::string_view gguf) {
+  const arch::FamilyInfo* row = arch::find_family(f);
+  if (!row) return std::nullopt;
   std::string_view stem, suffix;
-  if (!split_param(gguf, &stem, &suffix)) return std::nullopt;
-  const std::string_view prefix = is_gpt2(f) ? "transformer." : "";
+  if (!arch::split_param_name(gguf, &stem, &suffix)) return std::nullopt;
   int64_t n;
   std::string_view rest;
-  if (split_layer(stem, "blk.", &n, &rest)) {
-    auto h = is_gpt2(f) ? lookup(kGpt2Layer, rest, false) : lookup(kLlamaLayer, rest, false);
+  if (arch::split_layer_name(stem, "blk.", &n, &rest)) {
+    auto h = lookup(row->layer_names, rest, false);
     if (!h) return std::nullopt;
-    return fmt::format("{}{}{}.{}{}", prefix, is_gpt2(f) ? "h." : "model.layers.", n, *h, suffix);
+    return fmt::format("{}{}{}.{}{}", row->hf_prefix, row->hf_layer_prefix, n, *h, suffix);
   }
-  auto h = is_gpt2(f) ? lookup(kGpt2Global, stem, false) : lookup(kLlamaGlobal, stem, false);
+  auto h = lookup(row->global_names, stem, false);
   if (!h) return std::nullopt;
-  return fmt::format("{}{}{}", prefix, *h, suffix);
+  return fmt::format("{}{}{}", row->hf_prefix, *h, suffix);
 }
 
 void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view a) {
@@ -156,7 +82,8 @@ void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view 
   kv.set_u32(p + ".block_count", u32(c.num_layers));
   kv.set_u32(p + ".feed_forward_length", u32(c.intermediate_size));
   kv.set_u32(p + ".attention.head_count", u32(c.num_heads));
-  if (c.family == Family::GPT2) {
+  const arch::FamilyInfo* row = c.info();
+  if (row && row->decoder == arch::Decoder::GPT2) {
     kv.set_f32(p + ".attention.layer_norm_epsilon", float(c.norm_eps));
     return;
   }
@@ -180,7 +107,7 @@ void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view 
         kv.set_u32(p + ".rope.scaling.original_context_length", u32(o->get<int64_t>()));
     }
   }
-  if (c.family == Family::MiniCPM) {
+  if (c.is_mup()) {
     kv.set_f32(p + ".embedding_scale", float(c.scale_emb));
     kv.set_f32(p + ".residual_scale", float(c.scale_depth / std::sqrt(double(c.num_layers))));
     kv.set_f32(p + ".logit_scale", float(double(c.hidden_size) / c.dim_model_base));
@@ -252,10 +179,10 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
   };
   auto a = f.kv.get_string("general.architecture");
   if (!a) return fail(ErrorCode::NotFound, "general.architecture is missing");
-  auto fam = family_from_gguf_arch(*a);
+  auto fam = arch::family_from_gguf_arch(*a);
   if (!fam)
     return fail(ErrorCode::Unsupported, fmt::format("architecture '{}' cannot be converted", *a),
-                "supported: llama, qwen2, minicpm, gpt2");
+                "run `modelconvert list architectures` for the families that convert");
   arch::ArchConfig c;
   c.family = *fam;
   c.model_type = std::string(arch::family_name(c.family));
@@ -275,7 +202,8 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     return fail(ErrorCode::Corrupt, fmt::format("head_count_kv {} does not divide head_count {}",
                                                 c.num_kv_heads, c.num_heads));
-  if (c.family == Family::GPT2) {
+  const arch::FamilyInfo& row = arch::family_info(c.family);
+  if (row.decoder == arch::Decoder::GPT2) {
     c.norm_eps = f.kv.get_float(p + "attention.layer_norm_epsilon").value_or(1e-5);
     c.hidden_act = "gelu_new";
     c.tie_word_embeddings = true;
@@ -284,7 +212,7 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
     c.norm_eps = f.kv.get_float(p + "attention.layer_norm_rms_epsilon").value_or(1e-6);
     c.rope_theta = f.kv.get_float(p + "rope.freq_base").value_or(10000.0);
     c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr;
-    c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr || c.family == Family::Qwen2;
+    c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr || row.qkv_bias_always;
     c.o_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
     c.mlp_bias = f.find_tensor("blk.0.ffn_up.bias") != nullptr;
     if (auto t = f.kv.get_string(p + "rope.scaling.type"); t && (*t == "linear" || *t == "yarn")) {
@@ -316,7 +244,7 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
       c.rope_scaling = rs;
     }
   }
-  if (c.family == Family::MiniCPM) {
+  if (row.mup) {
     c.scale_emb = f.kv.get_float(p + "embedding_scale").value_or(1.0);
     c.scale_depth = f.kv.get_float(p + "residual_scale").value_or(1.0) * std::sqrt(double(c.num_layers));
     const double logit = f.kv.get_float(p + "logit_scale").value_or(1.0);

@@ -17,8 +17,6 @@
 namespace mc::gguf {
 namespace {
 
-using arch::Family;
-
 struct Item {
   std::string name;
   const TensorEntry* src = nullptr;
@@ -61,7 +59,7 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
   auto a = gguf_arch_name(c.family);
   if (!a) {
     Error e = make_error(ErrorCode::Unsupported, "model_type '{}' has no GGUF mapping", c.model_type);
-    e.hint = "supported: llama, mistral, qwen2, minicpm, gpt2";
+    e.hint = "run `modelconvert list architectures` for the families GGUF takes";
     return e;
   }
 
@@ -92,7 +90,8 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
   // Llama 3 style RoPE scaling travels as a tensor, first in the file as convert_hf_to_gguf
   // writes it.
   std::optional<TensorEntry> rope_freqs;
-  if (c.family != Family::GPT2) {
+  const arch::FamilyInfo& row = arch::family_info(c.family);
+  if (row.decoder != arch::Decoder::GPT2) {
     auto factors = rope_freq_factors(c);
     if (!factors) return std::move(factors).error().with_path(m.source_path);
     if (*factors) {
@@ -130,9 +129,7 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
       if (!perm) return with_tensor(std::move(perm).error());
       it.rows = gather_rows(*rs, std::move(*perm));
       it.transformed = true;
-    } else if (c.family == Family::GPT2 && g->ends_with(".weight") &&
-               (g->find(".attn_qkv.") != g->npos || g->find(".attn_output.") != g->npos ||
-                g->find(".ffn_up.") != g->npos || g->find(".ffn_down.") != g->npos)) {
+    } else if (is_conv1d_weight(c.family, *g)) {
       auto rs = transposed(e);  // Conv1D stores [in, out]
       if (!rs) return with_tensor(std::move(rs).error());
       it.rows = *rs;
@@ -144,7 +141,7 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
       it.rows = *rs;
     }
     items.push_back(it);
-    if (c.family == Family::GPT2 && *g == "token_embd.weight") {
+    if (row.gguf_output_copy && *g == "token_embd.weight") {
       it.name = "output.weight";
       items.push_back(std::move(it));
     }

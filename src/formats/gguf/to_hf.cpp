@@ -25,7 +25,7 @@ Result<Model> model_from_file(const File& f) {
   for (const auto& t : f.tensors) {
     auto fail = [&](Error e) { return std::move(e).with_tensor(t.name).with_path(f.path); };
     if (t.name == "rope_freqs.weight") continue;
-    if (c.family == arch::Family::GPT2 && t.name == "output.weight") continue;
+    if (arch::family_info(c.family).gguf_output_copy && t.name == "output.weight") continue;
     auto hf = hf_tensor_name(c.family, t.name);
     if (!hf)
       return fail(make_error(ErrorCode::Unsupported, "no HF name for this {} tensor", c.model_type));
@@ -33,11 +33,7 @@ Result<Model> model_from_file(const File& f) {
     if (!e) return fail(std::move(e).error());
     const bool q = t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_q.bias");
     const bool k = t.name.ends_with(".attn_k.weight") || t.name.ends_with(".attn_k.bias");
-    const bool conv1d = c.family == arch::Family::GPT2 && t.name.ends_with(".weight") &&
-                        (t.name.find(".attn_qkv.") != std::string::npos ||
-                         t.name.find(".attn_output.") != std::string::npos ||
-                         t.name.find(".ffn_up.") != std::string::npos ||
-                         t.name.find(".ffn_down.") != std::string::npos);
+    const bool conv1d = is_conv1d_weight(c.family, t.name);
     TensorEntry out;
     out.name = *hf;
     out.shape = e->shape;

@@ -72,13 +72,13 @@ void check_arch(Checker& ck) {
     return;
   }
   ck.r.info["architecture"] = *a;
-  auto fam = family_from_gguf_arch(*a);
+  auto fam = arch::family_from_gguf_arch(*a);
   if (!fam) {
     ck.r.warnings.push_back(fmt::format("architecture '{}' is not checked beyond the structure", *a));
     return;
   }
   const std::string p = *a + ".";
-  const bool gpt2 = *fam == arch::Family::GPT2;
+  const bool gpt2 = arch::family_info(*fam).decoder == arch::Decoder::GPT2;
   const size_t errors_before = ck.r.errors.size();
   ck.key(p + "context_length", ValueType::U32, true);
   ck.key(p + "embedding_length", ValueType::U32, true);
@@ -98,7 +98,7 @@ void check_arch(Checker& ck) {
     return;
   }
   const arch::ArchConfig& c = *cfg;
-  const int64_t h = c.hidden_size, ff = c.intermediate_size, hd = c.head_dim;
+  const int64_t h = c.hidden_size, hd = c.head_dim;
   const TensorInfo* emb = f.find_tensor("token_embd.weight");
   const int64_t vocab = emb && emb->ne.size() == 2 ? emb->ne[1] : c.vocab_size;
   if (auto v = f.kv.get_int(p + "vocab_size"); v && emb && *v != vocab)
@@ -110,42 +110,24 @@ void check_arch(Checker& ck) {
       ck.error(ErrorCode::Mismatch,
                fmt::format("{}rope.dimension_count {} differs from the head size {}", p, rd, hd));
   }
-  ck.shape("token_embd.weight", {vocab, h});
-  ck.shape("output_norm.weight", {h});
-  ck.shape("output.weight", {vocab, h}, gpt2);
-  if (gpt2) {
-    ck.shape("output_norm.bias", {h});
-    ck.shape("position_embd.weight", {c.max_position, h});
+  // Every tensor the family's HF parameter table implies, under its GGUF name and in GGUF's
+  // orientation, plus the output copy llama.cpp's graph needs for always-tied families.
+  const arch::FamilyInfo& row = arch::family_info(*fam);
+  arch::ArchConfig want = c;
+  want.vocab_size = vocab;
+  auto specs = arch::hf_param_specs(want);
+  if (!specs) {
+    ck.r.errors.push_back(std::move(specs).error().with_path(f.path));
+    return;
   }
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string b = fmt::format("blk.{}.", i);
-    ck.shape(b + "attn_norm.weight", {h});
-    ck.shape(b + "ffn_norm.weight", {h});
-    if (gpt2) {
-      ck.shape(b + "attn_norm.bias", {h});
-      ck.shape(b + "ffn_norm.bias", {h});
-      ck.shape(b + "attn_qkv.weight", {3 * h, h});
-      ck.shape(b + "attn_qkv.bias", {3 * h});
-      ck.shape(b + "attn_output.weight", {h, h});
-      ck.shape(b + "attn_output.bias", {h});
-      ck.shape(b + "ffn_up.weight", {ff, h});
-      ck.shape(b + "ffn_up.bias", {ff});
-      ck.shape(b + "ffn_down.weight", {h, ff});
-      ck.shape(b + "ffn_down.bias", {h});
-      continue;
-    }
-    ck.shape(b + "attn_q.weight", {c.num_heads * hd, h});
-    ck.shape(b + "attn_k.weight", {c.num_kv_heads * hd, h});
-    ck.shape(b + "attn_v.weight", {c.num_kv_heads * hd, h});
-    ck.shape(b + "attn_output.weight", {h, c.num_heads * hd});
-    ck.shape(b + "ffn_gate.weight", {ff, h});
-    ck.shape(b + "ffn_up.weight", {ff, h});
-    ck.shape(b + "ffn_down.weight", {h, ff});
-    const bool bias = *fam == arch::Family::Qwen2;
-    ck.shape(b + "attn_q.bias", {c.num_heads * hd}, bias);
-    ck.shape(b + "attn_k.bias", {c.num_kv_heads * hd}, bias);
-    ck.shape(b + "attn_v.bias", {c.num_kv_heads * hd}, bias);
+  for (const auto& spec : *specs) {
+    auto g = gguf_tensor_name(*fam, spec.name);
+    if (!g || g->empty()) continue;
+    Shape shape = spec.shape;
+    if (shape.size() == 2 && is_conv1d_weight(*fam, *g)) std::swap(shape[0], shape[1]);
+    ck.shape(*g, shape);
   }
+  if (row.gguf_output_copy) ck.shape("output.weight", {vocab, h});
   // The vocabulary must cover the embedding exactly (llama.cpp sizes n_vocab from it).
   if (const Value* toks = f.kv.get_array("tokenizer.ggml.tokens", ValueType::String)) {
     if (emb && int64_t(toks->size()) != vocab)

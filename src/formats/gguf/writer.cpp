@@ -132,6 +132,7 @@ Result<uint64_t> write_file(const fs::path& path, const KvStore& kv,
   io::StreamOptions so;
   so.chunk_bytes = opt.chunk_bytes;
   so.progress = opt.progress;
+  so.sink = opt.sink;
   auto st = io::write_tensors(items, pool, so);
   if (!st) return std::move(st).error().with_path(path.string());
   MC_CHECK(file.close());

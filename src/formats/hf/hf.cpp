@@ -100,24 +100,45 @@ Result<formats::WriteResult> write_pt(const Model& m, const fs::path& out, const
 
 }  // namespace
 
+constexpr std::string_view kStExts[] = {".safetensors"};
+constexpr std::string_view kPtExts[] = {".bin", ".pt", ".pth"};
+
 const formats::Engine& hf_engine() {
   static const formats::Engine e{
-      "hf", "HuggingFace directory: config, tokenizer, safetensors or pytorch_model.bin weights",
-      detect_hf, read_any, write_hf, true, validate_dir};
+      .id = "hf",
+      .description = "HuggingFace directory: config, tokenizer, safetensors or pytorch_model.bin weights",
+      .detect = detect_hf,
+      .read = read_any,
+      .write = write_hf,
+      .validate = validate_dir,
+      .caps = {.shard_size = true, .weights_format = true},
+  };
   return e;
 }
 
 const formats::Engine& safetensors_engine() {
   static const formats::Engine e{
-      "safetensors", "safetensors weights: a file, or a sharded set with model.safetensors.index.json",
-      detect_st, read_any, write_st, true, validate_dir};
+      .id = "safetensors",
+      .description = "safetensors weights: a file, or a sharded set with model.safetensors.index.json",
+      .detect = detect_st,
+      .read = read_any,
+      .write = write_st,
+      .validate = validate_dir,
+      .caps = {.shard_size = true, .single_file_exts = kStExts},
+  };
   return e;
 }
 
 const formats::Engine& pytorch_engine() {
   static const formats::Engine e{
-      "pytorch", "PyTorch torch.save state dict (.bin/.pt, sharded with pytorch_model.bin.index.json)",
-      detect_pt, read_any, write_pt, true, validate_dir};
+      .id = "pytorch",
+      .description = "PyTorch torch.save state dict (.bin/.pt, sharded with pytorch_model.bin.index.json)",
+      .detect = detect_pt,
+      .read = read_any,
+      .write = write_pt,
+      .validate = validate_dir,
+      .caps = {.shard_size = true, .single_file_exts = kPtExts},
+  };
   return e;
 }
 
@@ -221,7 +242,7 @@ formats::ValidationReport validate_dir(const fs::path& path) {
   if (m->config.empty()) return r;
   auto ac = arch::from_hf_config(m->config);
   if (!ac || ac->family == arch::Family::Unknown) return r;
-  const char* embed = ac->family == arch::Family::GPT2 ? nullptr : "model.embed_tokens.weight";
+  const char* embed = ac->info()->decoder == arch::Decoder::LlamaLike ? "model.embed_tokens.weight" : nullptr;
   if (embed) {
     if (const auto* e = m->tensors.find(embed)) {
       if (e->shape.size() != 2 || e->shape[0] != ac->vocab_size || e->shape[1] != ac->hidden_size) {

@@ -5,6 +5,10 @@
 
 namespace mc::hf {
 
+namespace {
+constexpr uint64_t kDefaultShardBytes = 5'000'000'000;  // huggingface_hub's max_shard_size
+}  // namespace
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -47,7 +51,8 @@ Result<std::vector<std::string>> write_weights(const TensorStore& tensors, const
   if (format == "safetensors") {
     safetensors::WriteOpts so;
     so.pool = opt.pool;
-    so.max_shard_bytes = opt.max_shard_bytes;
+    if (opt.max_shard_bytes) so.max_shard_bytes = *opt.max_shard_bytes;
+    so.sink = opt.progress;
     so.single_file = opt.single_file;
     so.chunk_bytes = opt.chunk_bytes;
     return safetensors::write(tensors, out, so);
@@ -55,13 +60,14 @@ Result<std::vector<std::string>> write_weights(const TensorStore& tensors, const
   torch::WriteOptions to;
   to.pool = opt.pool;
   to.chunk_bytes = opt.chunk_bytes;
+  to.sink = opt.progress;
   to.atomic = false;  // the converter already writes under a temporary path
   to.force = true;
   if (opt.single_file) {
     MC_CHECK(torch::write_torch_file(tensors, out, to));
     return std::vector<std::string>{out.filename().string()};
   }
-  return torch::write_torch_shards(tensors, out, opt.max_shard_bytes, to);
+  return torch::write_torch_shards(tensors, out, opt.max_shard_bytes.value_or(kDefaultShardBytes), to);
 }
 
 void validate_weights(const fs::path& path, formats::ValidationReport& report) {

@@ -19,7 +19,7 @@
 #include "formats/llama2c/llama2c.h"
 #include "io/mapped_file.h"
 #include "transforms/lazy.h"
-#include "transforms/param_names.h"
+#include "arch/config.h"
 #include "transforms/transforms.h"
 
 namespace mc::llama2c {
@@ -310,7 +310,7 @@ Result<Model> read(const fs::path& path, const formats::ReadOptions& opt) {
   std::map<std::string, const Piece*> by_name;
   for (const auto& pc : p.pieces) by_name[pc.name] = &pc;
   // Emit in HF state-dict order; the table also cross-checks names and shapes.
-  for (const auto& spec : MC_TRY(transforms::hf_param_specs(c))) {
+  for (const auto& spec : MC_TRY(arch::hf_param_specs(c))) {
     auto it = by_name.find(spec.name);
     if (it == by_name.end() || it->second->shape != spec.shape)
       return make_error(ErrorCode::Internal, "llama2.c plan lacks '{}' {}", spec.name, shape_str(spec.shape));
@@ -341,8 +341,12 @@ Result<Model> read(const fs::path& path, const formats::ReadOptions& opt) {
 
 const formats::Engine& engine() {
   static const formats::Engine e{
-      "llama2c", "llama2.c checkpoint (legacy, v1 fp32, v2 int8), input only", detect, read, nullptr,
-      true, nullptr};
+      .id = "llama2c",
+      .description = "llama2.c checkpoint (legacy, v1 fp32, v2 int8), input only",
+      .detect = detect,
+      .read = read,
+      .takes_family = [](const arch::FamilyInfo& f) { return f.family == arch::Family::Llama; },
+  };
   return e;
 }
 

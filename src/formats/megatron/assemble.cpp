@@ -284,7 +284,7 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
     ac.norm_eps = h.norm_eps;
     ac.rope_theta = h.rotary_base;
     ac.tie_word_embeddings = !h.untie;
-    ac.qkv_bias = h.qkv_bias && fam != arch::Family::Qwen2;
+    ac.qkv_bias = h.qkv_bias && !arch::family_info(fam).qkv_bias_always;
     ac.scale_emb = args.f("scale_emb").value_or(1.0);
     ac.scale_depth = args.f("scale_depth").value_or(1.0);
     ac.dim_model_base = args.f("dim_model_base").value_or(1.0);
@@ -331,7 +331,7 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
               {"vocab_size", vocab},
               {"vocab_size_source", vocab_source},
               {"model_type", std::string(arch::family_name(fam))}};
-  if (fam == arch::Family::MiniCPM)
+  if (arch::family_info(fam).mup)
     out.info["mup"] = {{"scale_emb", args.f("scale_emb").value_or(1.0)},
                        {"scale_depth", args.f("scale_depth").value_or(1.0)},
                        {"dim_model_base", args.f("dim_model_base").value_or(1.0)}};

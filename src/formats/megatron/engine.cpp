@@ -30,8 +30,17 @@ Confidence detect(const fs::path& p) {
 }
 
 const formats::Engine& engine() {
-  static const formats::Engine e{"megatron", "Megatron-LM checkpoint (legacy or Megatron-Core names, TP/PP)",
-                                 detect, read, write, true, validate, describe};
+  static const formats::Engine e{
+      .id = "megatron",
+      .description = "Megatron-LM checkpoint (legacy or Megatron-Core names, TP/PP)",
+      .detect = detect,
+      .read = read,
+      .write = write,
+      .validate = validate,
+      .describe = describe,
+      .caps = {.parallel = true},
+      .takes_family = [](const arch::FamilyInfo& f) { return f.megatron; },
+  };
   return e;
 }
 

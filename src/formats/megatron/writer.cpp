@@ -78,7 +78,7 @@ Value* build_args(torch::Tree& t, const Hyper& h, const arch::ArchConfig& ac, co
   put("consumed_valid_samples", t.integer(0));
   // Not Megatron's: what the trip back to HF needs (model family, muP factors, the config).
   put("hf_model_type", t.string(std::string(arch::family_name(ac.family))));
-  if (ac.family == arch::Family::MiniCPM) {
+  if (ac.is_mup()) {
     put("scale_emb", t.real(ac.scale_emb));
     put("scale_depth", t.real(ac.scale_depth));
     put("dim_model_base", t.real(ac.dim_model_base));
@@ -232,10 +232,8 @@ void insert_nested(torch::Tree& t, Value* root, Naming n, const std::string& key
 
 Result<formats::WriteResult> write(const Model& m, const fs::path& out, const formats::WriteOptions& opt) {
   const auto ac = MC_TRY(arch::from_hf_config(m.config));
-  using arch::Family;
-  if (ac.family != Family::Llama && ac.family != Family::Mistral && ac.family != Family::MiniCPM &&
-      ac.family != Family::Qwen2)
-    return make_error(ErrorCode::InvalidArgument, "model type '{}' cannot be written as a Megatron GPT checkpoint", ac.model_type).with_hint("supported: llama, mistral, minicpm (and qwen2)");
+  if (!ac.info() || !ac.info()->megatron)
+    return make_error(ErrorCode::InvalidArgument, "model type '{}' cannot be written as a Megatron GPT checkpoint", ac.model_type).with_hint("run `modelconvert list architectures` for the families Megatron takes");
   if (ac.o_bias || ac.mlp_bias)
     return make_error(ErrorCode::Unsupported, "attention output / MLP biases are not supported in the Megatron writer")
         .with_hint("only Llama-style models without linear biases are supported");
@@ -301,6 +299,7 @@ Result<formats::WriteResult> write(const Model& m, const fs::path& out, const fo
   torch::WriteOptions to;
   to.pool = opt.pool;
   to.chunk_bytes = opt.chunk_bytes;
+  to.sink = opt.progress;
   to.atomic = false;
   to.archive_name = "model_optim_rng";
   for (int pr = 0; pr < h.pp; ++pr)

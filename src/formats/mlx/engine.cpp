@@ -37,8 +37,20 @@ Result<formats::WriteResult> write_any(const Model& m, const fs::path& out, cons
 }  // namespace
 
 const formats::Engine& engine() {
-  static const formats::Engine e{"mlx", "mlx-lm directory, float or affine-quantized (Apple silicon)",
-                                 detect, read_any, write_any, true, validate_dir};
+  static const formats::Engine e{
+      .id = "mlx",
+      .description = "mlx-lm directory, float or affine-quantized (Apple silicon)",
+      .detect = detect,
+      .read = read_any,
+      .write = write_any,
+      .validate = validate_dir,
+      .caps = {.quant = quant_names(),
+               .quant_help = "MLX affine groups (bits 2-8, group_size 32/64/128), mlx-lm layout; "
+                             "q4_k_m/q5_k_m/q8_0 mean 4/5/8 bits",
+               .quant_config = true,
+               .shard_size = true},
+      .takes_family = [](const arch::FamilyInfo& f) { return f.mlx; },
+  };
   return e;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "formats/engine.h"
@@ -18,6 +19,8 @@ struct QuantSpec {
   int group_size = 64;
   std::string alias_note;
 };
+// The --quant names parse_quant takes.
+std::span<const std::string_view> quant_names();
 // std::nullopt: no quantization (float copy). Errors are InvalidArgument with a hint.
 Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojson& quant_config);
 

@@ -33,7 +33,6 @@ namespace fs = std::filesystem;
 
 // mlx-lm: MAX_FILE_SIZE_GB = 5, compared against max_file_size_gb << 30.
 constexpr uint64_t kMlxShardBytes = uint64_t(5) << 30;
-constexpr uint64_t kDefaultShardBytes = 5'000'000'000;  // WriteOptions' default (HF's)
 
 bool is_float_like(DType t) { return dtype_info(t).is_float || is_quantized(t); }
 
@@ -165,7 +164,26 @@ Result<std::string> config_text(const Model& m, const std::optional<QuantSpec>& 
   }
 }
 
+// --quant names: MLX's own, then the GGUF names users bring along (plain affine at those bits).
+struct QuantName {
+  std::string_view name;
+  int bits;
+  bool gguf_alias;
+};
+constexpr QuantName kQuantNames[] = {
+    {"2bit", 2, false},   {"3bit", 3, false},   {"4bit", 4, false}, {"5bit", 5, false},
+    {"6bit", 6, false},   {"8bit", 8, false},   {"q4_k_m", 4, true}, {"q5_k_m", 5, true},
+    {"q8_0", 8, true},
+};
+constexpr auto kQuantNameList = [] {
+  std::array<std::string_view, std::size(kQuantNames)> out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = kQuantNames[i].name;
+  return out;
+}();
+
 }  // namespace
+
+std::span<const std::string_view> quant_names() { return kQuantNameList; }
 
 Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojson& qc) {
   const bool has_cfg = qc.is_object() && !qc.empty();
@@ -175,17 +193,15 @@ Result<std::optional<QuantSpec>> parse_quant(const std::string& quant, const ojs
   QuantSpec s;
   std::optional<int> named_bits;
   if (!quant.empty()) {
-    static const std::map<std::string, int> kNames = {{"2bit", 2}, {"3bit", 3}, {"4bit", 4},
-                                                      {"5bit", 5}, {"6bit", 6}, {"8bit", 8}};
-    static const std::map<std::string, int> kAliases = {{"q4_k_m", 4}, {"q5_k_m", 5}, {"q8_0", 8}};
-    if (auto it = kNames.find(quant); it != kNames.end()) {
-      named_bits = it->second;
-    } else if (auto a = kAliases.find(quant); a != kAliases.end()) {
-      named_bits = a->second;
-      s.alias_note = fmt::format(
-          "'{}' is a GGUF name; for MLX it means plain {}-bit affine quantization with group size 64 "
-          "(MLX has no k-quant mixtures): the same as --quant {}bit",
-          quant, a->second, a->second);
+    const auto it = std::find_if(std::begin(kQuantNames), std::end(kQuantNames),
+                                 [&](const QuantName& n) { return n.name == quant; });
+    if (it != std::end(kQuantNames)) {
+      named_bits = it->bits;
+      if (it->gguf_alias)
+        s.alias_note = fmt::format(
+            "'{}' is a GGUF name; for MLX it means plain {}-bit affine quantization with group size 64 "
+            "(MLX has no k-quant mixtures): the same as --quant {}bit",
+            quant, it->bits, it->bits);
     } else {
       return make_error(ErrorCode::InvalidArgument, "unknown MLX quantization '{}'", quant).with_hint("use 2bit, 3bit, 4bit, 5bit, 6bit or 8bit (q4_k_m, q5_k_m, q8_0 are accepted as 4, 5, 8 bits), "
                      "or --quant-config '{\"bits\": B, \"group_size\": G}'");
@@ -223,11 +239,10 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
   if (m.config.empty() || !m.config.is_object())
     return make_error(ErrorCode::InvalidArgument, "an MLX directory needs a config.json and the input has none").with_hint("convert from a Hugging Face directory, or pass --fake-weight-config / a config");
   const auto ac = MC_TRY(arch::from_hf_config(m.config));
-  if (ac.family == arch::Family::GPT2) {
-    Error e = make_error(ErrorCode::Unsupported, "writing GPT-2 as MLX is not supported");
-    e.hint = "mlx-lm's gpt2 class renames and transposes the Conv1D weights; convert llama, mistral, qwen2 or minicpm models";
-    return e;
-  }
+  if (ac.info() && !ac.info()->mlx)
+    return make_error(ErrorCode::Unsupported, "writing {} as MLX is not supported", ac.model_type)
+        .with_hint("mlx-lm's class for it does not keep the HF names and shapes; run `modelconvert list "
+                   "architectures` for the families MLX takes");
   const auto target = MC_TRY(target_dtype(m, opt));
 
   TensorStore store;
@@ -256,7 +271,8 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
 
   safetensors::WriteOpts so;
   so.pool = opt.pool;
-  so.max_shard_bytes = opt.max_shard_bytes == kDefaultShardBytes ? kMlxShardBytes : opt.max_shard_bytes;
+  so.max_shard_bytes = opt.max_shard_bytes.value_or(kMlxShardBytes);
+  so.sink = opt.progress;
   so.metadata = {{"format", "mlx"}};
   so.chunk_bytes = opt.chunk_bytes;
   const auto plan = MC_TRY(safetensors::plan_write(store, so));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/progress.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "formats/engine.h"
@@ -94,6 +95,7 @@ struct WriteOpts {
   std::map<std::string, std::string> metadata;  // __metadata__; "format": "pt" added if absent
   uint64_t chunk_bytes = uint64_t(8) << 20;
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
+  Progress* sink = nullptr;  // see io::StreamOptions
 };
 
 struct PlannedFile {

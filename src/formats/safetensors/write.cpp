@@ -229,6 +229,7 @@ Result<std::vector<std::string>> write(const TensorStore& store, const fs::path&
   io::StreamOptions so;
   so.chunk_bytes = opt.chunk_bytes;
   so.progress = opt.progress;
+  so.sink = opt.sink;
   MC_CHECK(io::write_tensors(items, *pool, so));
   for (auto& f : files) MC_CHECK(f.close());
   if (!plan.index_json.empty()) {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/progress.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "formats/torch/pickle.h"
@@ -67,6 +68,7 @@ std::vector<Error> validate_torch_file(const std::string& path, const ReadOption
 struct WriteOptions {
   ThreadPool* pool = nullptr;              // nullptr: a pool of hardware concurrency
   uint64_t chunk_bytes = uint64_t(8) << 20;
+  Progress* sink = nullptr;  // see io::StreamOptions
   bool force = false;                      // replace an existing output
   bool atomic = true;                      // write a temporary sibling and rename (single files)
   std::string archive_name;                // top-level zip folder; default: file stem

@@ -128,6 +128,7 @@ Status write_archive(const Value& root, const fs::path& path, const WriteOptions
   if (!pool) pool = &own_pool.emplace(0);
   io::StreamOptions so;
   so.chunk_bytes = opt.chunk_bytes;
+  so.sink = opt.sink;
   MC_CHECK(io::write_tensors(items, *pool, so));
   for (size_t k = 0; k < wrapped.size(); ++k) entries[2 + k].crc32 = MC_TRY(crcs[k]->crc(wrapped[k].nbytes()));
 

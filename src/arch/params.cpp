@@ -1,11 +1,11 @@
-// HF parameter tables for llama / mistral / qwen2 / minicpm / gpt2 (formats.md §11.1).
-// Orders follow module registration: LlamaDecoderLayer registers self_attn, mlp,
-// input_layernorm, post_attention_layernorm; GPT2Block ln_1, attn, ln_2, mlp.
-#include "transforms/param_names.h"
-
+// HF parameter tables per decoder (formats.md §11.1). Orders follow module registration:
+// LlamaDecoderLayer registers self_attn, mlp, input_layernorm, post_attention_layernorm;
+// GPT2Block ln_1, attn, ln_2, mlp.
 #include <fmt/format.h>
 
-namespace mc::transforms {
+#include "arch/config.h"
+
+namespace mc::arch {
 
 namespace {
 
@@ -13,7 +13,7 @@ void add(std::vector<ParamSpec>& out, std::string name, Shape shape) {
   out.push_back({std::move(name), std::move(shape)});
 }
 
-std::vector<ParamSpec> llama_like(const arch::ArchConfig& c) {
+std::vector<ParamSpec> llama_like(const ArchConfig& c) {
   std::vector<ParamSpec> out;
   const int64_t h = c.hidden_size, hd = c.head_dim, inter = c.intermediate_size;
   const int64_t q_out = c.num_heads * hd, kv_out = c.num_kv_heads * hd;
@@ -39,7 +39,7 @@ std::vector<ParamSpec> llama_like(const arch::ArchConfig& c) {
   return out;
 }
 
-std::vector<ParamSpec> gpt2(const arch::ArchConfig& c) {
+std::vector<ParamSpec> gpt2(const ArchConfig& c) {
   std::vector<ParamSpec> out;
   const int64_t h = c.hidden_size, inner = c.intermediate_size;
   add(out, "transformer.wte.weight", {c.vocab_size, h});
@@ -67,33 +67,16 @@ std::vector<ParamSpec> gpt2(const arch::ArchConfig& c) {
 
 }  // namespace
 
-Result<std::vector<ParamSpec>> hf_param_specs(const arch::ArchConfig& c) {
-  switch (c.family) {
-    case arch::Family::Llama:
-    case arch::Family::Mistral:
-    case arch::Family::Qwen2:
-    case arch::Family::MiniCPM:
-      return llama_like(c);
-    case arch::Family::GPT2:
-      return gpt2(c);
-    default: {
-      Error e = make_error(ErrorCode::Unsupported,
-                           "no parameter table for model_type '{}' (architecture '{}')",
-                           c.model_type, c.architecture);
-      e.hint = "pass a shapes file listing every tensor ({name: [dims]})";
-      return e;
+Result<std::vector<ParamSpec>> hf_param_specs(const ArchConfig& c) {
+  if (const FamilyInfo* row = c.info()) {
+    switch (row->decoder) {
+      case Decoder::LlamaLike: return llama_like(c);
+      case Decoder::GPT2: return gpt2(c);
     }
   }
+  return make_error(ErrorCode::Unsupported, "no parameter table for model_type '{}' (architecture '{}')",
+                    c.model_type, c.architecture)
+      .with_hint("pass a shapes file listing every tensor ({name: [dims]})");
 }
 
-bool is_norm_param(std::string_view name) {
-  const auto dot = name.rfind('.');
-  if (dot == std::string_view::npos) return false;
-  const std::string_view module = name.substr(0, dot);
-  const auto mdot = module.rfind('.');
-  const std::string_view last = mdot == std::string_view::npos ? module : module.substr(mdot + 1);
-  if (last.find("norm") != std::string_view::npos) return true;  // *_layernorm, norm, ln_norm
-  return last.starts_with("ln_") || last == "ln";                // GPT-2 ln_1 / ln_2 / ln_f
-}
-
-}  // namespace mc::transforms
+}  // namespace mc::arch

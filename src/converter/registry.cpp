@@ -1,4 +1,4 @@
-#include "formats/registry.h"
+#include "converter/registry.h"
 
 #include <algorithm>
 #include <array>
