@@ -10,9 +10,9 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   if (req.input.empty()) return make_error(ErrorCode::InvalidArgument, "no input given");
   if (req.output_format.empty()) return make_error(ErrorCode::InvalidArgument, "no output format given");
   if (req.write.dtype && !dtype_info(*req.write.dtype).is_float) {
-    Error e = make_error(ErrorCode::InvalidArgument, "--dtype must be a float type, got {}", dtype_name(*req.write.dtype));
-    e.hint = "use fp32, fp16 or bf16";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "--dtype must be a float type, got {}",
+                      dtype_name(*req.write.dtype))
+        .with_hint("use fp32, fp16 or bf16");
   }
   return converter::convert(req);
 }

@@ -18,9 +18,8 @@ std::optional<T> get_opt(const ojson& j, const char* key) {
 }
 
 Error field_error(const char* key, std::string_view what) {
-  Error e = make_error(ErrorCode::Corrupt, "config.json: '{}' {}", key, what);
-  e.hint = "fix config.json or pass --model-type";
-  return e;
+  return make_error(ErrorCode::Corrupt, "config.json: '{}' {}", key, what)
+      .with_hint("fix config.json or pass --model-type");
 }
 
 Result<int64_t> require_int(const ojson& j, const char* key) {

@@ -87,10 +87,10 @@ Result<tok::Tokenizer> tokenizer_for(const Model& m) {
     auto text = MC_TRY(extra_text(*f2));
     v = MC_TRY(tok::parse_sentencepiece_model(text, f2->source.string()));
   } else {
-    Error e = make_error(ErrorCode::NotFound, "the model has no tokenizer (tokenizer.json, tokenizer.model or a GGUF vocabulary)");
-    e.path = m.source_path;
-    e.hint = "pass token ids with --ids";
-    return e;
+    return make_error(ErrorCode::NotFound,
+                      "the model has no tokenizer (tokenizer.json, tokenizer.model or a GGUF vocabulary)")
+        .with_path(m.source_path)
+        .with_hint("pass token ids with --ids");
   }
   if (const auto* c = m.find_extra("tokenizer_config.json")) {
     auto text = MC_TRY(extra_text(*c));
@@ -132,10 +132,9 @@ Result<CheckReport> check(const CheckRequest& req) {
   if (auto t = tokenizer_for(model)) tk = std::move(*t);
   if (rep.prompt_ids.empty()) {
     if (!tk && req.prompt) {
-      Error e = make_error(ErrorCode::InvalidArgument, "--prompt needs a tokenizer and the model has none");
-      e.path = req.model.string();
-      e.hint = "pass token ids with --ids 1,2,3";
-      return e;
+      return make_error(ErrorCode::InvalidArgument, "--prompt needs a tokenizer and the model has none")
+          .with_path(req.model.string())
+          .with_hint("pass token ids with --ids 1,2,3");
     }
     if (tk) {
       rep.prompt_ids = tk->encode(req.prompt.value_or("Once upon a time"), /*add_special=*/true);
@@ -224,9 +223,7 @@ Result<CheckReport> check(const CheckRequest& req) {
     std::ofstream f(*req.dump_logits);
     f << j.dump() << "\n";
     if (!f) {
-      Error e = make_error(ErrorCode::Io, "cannot write the logits dump");
-      e.path = req.dump_logits->string();
-      return e;
+      return make_error(ErrorCode::Io, "cannot write the logits dump").with_path(req.dump_logits->string());
     }
   }
   return rep;

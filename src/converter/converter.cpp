@@ -21,9 +21,8 @@ fs::path strip_slash(fs::path p) {
 }
 
 Error unsupported_engine(const formats::Engine& e, std::string_view what) {
-  Error err = make_error(ErrorCode::Unsupported, "{} '{}' is not supported yet", what, e.id);
-  err.hint = "run `modelconvert list formats` to see what can be read and written today";
-  return err;
+  return make_error(ErrorCode::Unsupported, "{} '{}' is not supported yet", what, e.id)
+      .with_hint("run `modelconvert list formats` to see what can be read and written today");
 }
 
 // A config.json alone: a model with no tensors (for --fake-weight).
@@ -34,9 +33,7 @@ Result<Model> read_config_only(const fs::path& p) {
   m.config_text = MC_TRY(io::read_text_file(p.string(), 64u << 20));
   m.config = ojson::parse(m.config_text, nullptr, false);
   if (m.config.is_discarded() || !m.config.is_object()) {
-    Error e = make_error(ErrorCode::Corrupt, "not a JSON object");
-    e.path = p.string();
-    return e;
+    return make_error(ErrorCode::Corrupt, "not a JSON object").with_path(p.string());
   }
   std::error_code ec;
   const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
@@ -79,9 +76,7 @@ Result<Model> read_input(const fs::path& input, const std::string& input_format,
                          const formats::ReadOptions& opt, const formats::Engine** engine_out) {
   std::error_code ec;
   if (!fs::exists(input, ec)) {
-    Error e = make_error(ErrorCode::NotFound, "input does not exist");
-    e.path = input.string();
-    return e;
+    return make_error(ErrorCode::NotFound, "input does not exist").with_path(input.string());
   }
   if (input_format == "auto" && !io::is_dir(input) && input.extension() == ".json") {
     if (engine_out) *engine_out = nullptr;
@@ -91,17 +86,15 @@ Result<Model> read_input(const fs::path& input, const std::string& input_format,
   if (input_format != "auto") {
     eng = formats::find_engine(input_format);
     if (!eng) {
-      Error e = make_error(ErrorCode::InvalidArgument, "unknown input format '{}'", input_format);
-      e.hint = "run `modelconvert list formats`";
-      return e;
+      return make_error(ErrorCode::InvalidArgument, "unknown input format '{}'", input_format)
+          .with_hint("run `modelconvert list formats`");
     }
   } else {
     eng = formats::detect(input).engine;
     if (!eng) {
-      Error e = make_error(ErrorCode::Unsupported, "cannot tell which model format this is");
-      e.path = input.string();
-      e.hint = "pass --from FORMAT, or check that the path points at a model";
-      return e;
+      return make_error(ErrorCode::Unsupported, "cannot tell which model format this is")
+          .with_path(input.string())
+          .with_hint("pass --from FORMAT, or check that the path points at a model");
     }
   }
   if (engine_out) *engine_out = eng;
@@ -161,9 +154,8 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   const formats::Engine* to = formats::find_engine(req.output_format);
   if (!to) {
-    Error e = make_error(ErrorCode::InvalidArgument, "unknown output format '{}'", req.output_format);
-    e.hint = "run `modelconvert list formats`";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "unknown output format '{}'", req.output_format)
+        .with_hint("run `modelconvert list formats`");
   }
   if (!to->write) return unsupported_engine(*to, "writing");
   MC_CHECK(check_write_options(req.write, *to));
@@ -175,10 +167,9 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   const formats::Engine* from = nullptr;
   Model model = MC_TRY(read_input(req.input, req.input_format, ro, &from));
   if (model.tensors.empty() && !req.fake_weight) {
-    Error e = make_error(ErrorCode::InvalidArgument, "the input has no weights");
-    e.path = req.input.string();
-    e.hint = "pass --fake-weight to make a model from the config alone";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "the input has no weights")
+        .with_path(req.input.string())
+        .with_hint("pass --fake-weight to make a model from the config alone");
   }
 
   model = MC_TRY(apply_transforms(std::move(model), req));
@@ -322,10 +313,9 @@ Result<formats::ValidationReport> validate(const fs::path& input, const std::str
   const formats::Engine* eng = input_format == "auto" ? formats::detect(input).engine
                                                        : formats::find_engine(input_format);
   if (!eng) {
-    Error e = make_error(ErrorCode::Unsupported, "cannot tell which model format this is");
-    e.path = input.string();
-    e.hint = "pass --from FORMAT";
-    return e;
+    return make_error(ErrorCode::Unsupported, "cannot tell which model format this is")
+        .with_path(input.string())
+        .with_hint("pass --from FORMAT");
   }
   if (!eng->validate) return unsupported_engine(*eng, "validating");
   auto r = eng->validate(input);

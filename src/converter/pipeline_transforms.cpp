@@ -13,9 +13,8 @@ Result<Model> apply_transforms(Model model, const ConvertRequest& req) {
     } else if (req.fake_weight_init == "random") {
       fo.mode = transforms::FakeMode::Random;
     } else {
-      Error e = make_error(ErrorCode::InvalidArgument, "unknown --fake-weight-init '{}'", req.fake_weight_init);
-      e.hint = "use zeros or random";
-      return e;
+      return make_error(ErrorCode::InvalidArgument, "unknown --fake-weight-init '{}'", req.fake_weight_init)
+          .with_hint("use zeros or random");
     }
     fo.seed = req.seed;
     if (req.fake_weight_config) fo.shapes = MC_TRY(transforms::load_shapes_file(req.fake_weight_config->string()));
@@ -26,11 +25,11 @@ Result<Model> apply_transforms(Model model, const ConvertRequest& req) {
   if (req.mup2llama) {
     auto ac = MC_TRY(arch::from_hf_config(model.config));
     if (!ac.is_mup()) {
-      Error e = make_error(ErrorCode::InvalidArgument, "--mup2llama needs a MiniCPM (muP) model, this is '{}'",
-                           ac.model_type.empty() ? "unknown" : ac.model_type);
-      e.path = model.source_path;
-      e.hint = "drop --mup2llama, or check config.json's model_type and scale_emb/scale_depth/dim_model_base";
-      return e;
+      return make_error(ErrorCode::InvalidArgument, "--mup2llama needs a MiniCPM (muP) model, this is '{}'",
+                        ac.model_type.empty() ? "unknown" : ac.model_type)
+          .with_path(model.source_path)
+          .with_hint(
+              "drop --mup2llama, or check config.json's model_type and scale_emb/scale_depth/dim_model_base");
     }
     model = MC_TRY(transforms::mup_to_llama(model));
   }

@@ -65,9 +65,7 @@ const TensorEntry* TensorStore::find(std::string_view name) const {
 
 Result<const TensorEntry*> TensorStore::require(std::string_view name) const {
   if (const auto* e = find(name)) return e;
-  Error err = make_error(ErrorCode::NotFound, "tensor is missing from the model");
-  err.tensor = std::string(name);
-  return err;
+  return make_error(ErrorCode::NotFound, "tensor is missing from the model").with_tensor(std::string(name));
 }
 
 uint64_t TensorStore::total_bytes() const {

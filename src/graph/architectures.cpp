@@ -65,9 +65,7 @@ class Builder {
 };
 
 Error unsupported(std::string what, std::string hint) {
-  Error e = make_error(ErrorCode::Unsupported, "{}", what);
-  e.hint = std::move(hint);
-  return e;
+  return make_error(ErrorCode::Unsupported, "{}", what).with_hint(std::move(hint));
 }
 
 double num_or(const ojson& j, const char* key, double dflt) {

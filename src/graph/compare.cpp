@@ -44,10 +44,9 @@ Result<LogitComparison> compare_logits(const std::vector<std::vector<float>>& sr
   for (size_t t = 0; t < src.size(); ++t) {
     const auto &a = src[t], &b = oth[t];
     if (a.size() != static_cast<size_t>(r.vocab) || b.size() != a.size()) {
-      Error e = make_error(ErrorCode::Mismatch, "position {}: source has {} logits, the other model {}", t, a.size(),
-                           b.size());
-      e.hint = "the two models have different vocabulary sizes";
-      return e;
+      return make_error(ErrorCode::Mismatch, "position {}: source has {} logits, the other model {}", t,
+                        a.size(), b.size())
+          .with_hint("the two models have different vocabulary sizes");
     }
     for (size_t i = 0; i < a.size(); ++i) {
       if (!std::isfinite(a[i]) || !std::isfinite(b[i]))

@@ -67,21 +67,19 @@ std::string Graph::to_string() const {
 
 namespace {
 Error shape_error(const TensorEntry& t, const Shape& want, const Op& op) {
-  Error e = make_error(ErrorCode::Mismatch, "op '{}' ({}) needs shape {}, the tensor has {}",
-                       op.name, op_kind_name(op.kind), shape_str(want), shape_str(t.shape));
-  e.tensor = t.name;
-  e.hint = "the weights do not match config.json (hidden_size, heads, vocab_size?)";
-  return e;
+  return make_error(ErrorCode::Mismatch, "op '{}' ({}) needs shape {}, the tensor has {}", op.name,
+                    op_kind_name(op.kind), shape_str(want), shape_str(t.shape))
+      .with_tensor(t.name)
+      .with_hint("the weights do not match config.json (hidden_size, heads, vocab_size?)");
 }
 
 Status expect(const TensorStore& ts, const std::string& name, const Shape& want, const Op& op) {
   const TensorEntry* t = ts.find(name);
   if (!t) {
-    Error e = make_error(ErrorCode::NotFound, "op '{}' ({}) needs tensor '{}', which is absent",
-                         op.name, op_kind_name(op.kind), name);
-    e.tensor = name;
-    e.hint = "the checkpoint is incomplete or its tensor names are not the HF ones";
-    return e;
+    return make_error(ErrorCode::NotFound, "op '{}' ({}) needs tensor '{}', which is absent", op.name,
+                      op_kind_name(op.kind), name)
+        .with_tensor(name)
+        .with_hint("the checkpoint is incomplete or its tensor names are not the HF ones");
   }
   if (t->shape != want) return shape_error(*t, want, op);
   return {};

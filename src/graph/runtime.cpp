@@ -126,10 +126,9 @@ Result<Runtime> Runtime::load(Graph graph, const TensorStore& tensors, size_t th
       s->op_weight[i] = &w;
       if (norm) s->op_wsmall[i] = MC_TRY(small(op.weight));
       if (op.kind == OpKind::MatMul && op.weight_in_out && is_quantized(w.dtype)) {
-        Error e = make_error(ErrorCode::Unsupported, "a block-quantized weight stored [in, out]");
-        e.tensor = op.weight;
-        e.hint = "transpose Conv1D weights to [out, in] before quantizing";
-        return e;
+        return make_error(ErrorCode::Unsupported, "a block-quantized weight stored [in, out]")
+            .with_tensor(op.weight)
+            .with_hint("transpose Conv1D weights to [out, in] before quantizing");
       }
     }
     if (!op.bias.empty()) s->op_bias[i] = MC_TRY(small(op.bias));
@@ -170,15 +169,15 @@ Result<std::vector<std::vector<float>>> Runtime::step(std::span<const int32_t> i
     return make_error(ErrorCode::LimitExceeded, "{} tokens in one step, the limit is {}", S, kMaxTokensPerStep);
   for (int64_t t = 0; t < S; ++t)
     if (ids[static_cast<size_t>(t)] < 0 || ids[static_cast<size_t>(t)] >= g.vocab_size) {
-      Error e = make_error(ErrorCode::InvalidArgument, "token id {} at position {} is outside the vocabulary [0, {})",
-                           ids[static_cast<size_t>(t)], t, g.vocab_size);
-      e.hint = "use ids from this model's tokenizer";
-      return e;
+      return make_error(ErrorCode::InvalidArgument,
+                        "token id {} at position {} is outside the vocabulary [0, {})",
+                        ids[static_cast<size_t>(t)], t, g.vocab_size)
+          .with_hint("use ids from this model's tokenizer");
     }
   if (g.max_positions > 0 && s.pos + S > g.max_positions) {
-    Error e = make_error(ErrorCode::LimitExceeded, "{} positions requested, the model has {}", s.pos + S, g.max_positions);
-    e.hint = "use a shorter prompt or fewer new tokens";
-    return e;
+    return make_error(ErrorCode::LimitExceeded, "{} positions requested, the model has {}", s.pos + S,
+                      g.max_positions)
+        .with_hint("use a shorter prompt or fewer new tokens");
   }
   for (size_t i = 0; i < g.ops.size(); ++i) {
     Status st = s.run_op(i, ids, S);

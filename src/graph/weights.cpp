@@ -32,11 +32,9 @@ Result<Weight> make_weight(const TensorEntry& e) {
   w.dtype = e.dtype;
   const DTypeInfo& info = dtype_info(e.dtype);
   if (!info.is_float && !is_quantized(e.dtype)) {
-    Error err = make_error(ErrorCode::Unsupported, "weight dtype {} cannot be used as a float weight",
-                           info.name);
-    err.tensor = e.name;
-    err.hint = "cast the model to f32/f16/bf16 first";
-    return err;
+    return make_error(ErrorCode::Unsupported, "weight dtype {} cannot be used as a float weight", info.name)
+        .with_tensor(e.name)
+        .with_hint("cast the model to f32/f16/bf16 first");
   }
   if (e.shape.empty()) {
     w.rows = 1;
@@ -48,21 +46,19 @@ Result<Weight> make_weight(const TensorEntry& e) {
   }
   auto rb = dtype_nbytes(e.dtype, static_cast<uint64_t>(w.cols));
   if (!rb) {
-    Error err = make_error(ErrorCode::Unsupported, "rows of {} elements do not split into whole {} blocks",
-                           w.cols, info.name);
-    err.tensor = e.name;
-    err.hint = "keep this tensor in f16/f32 (llama-quantize does the same)";
-    return err;
+    return make_error(ErrorCode::Unsupported, "rows of {} elements do not split into whole {} blocks", w.cols,
+                      info.name)
+        .with_tensor(e.name)
+        .with_hint("keep this tensor in f16/f32 (llama-quantize does the same)");
   }
   w.row_bytes = *rb;
   w.data = e.data;
   if (!w.data) return make_error(ErrorCode::Internal, "tensor '{}' has no data source", e.name);
   if (auto v = w.data->view()) {
     if (v->size() < w.row_bytes * static_cast<uint64_t>(w.rows)) {
-      Error err = make_error(ErrorCode::Truncated, "tensor holds {} bytes, its shape needs {}", v->size(),
-                             w.row_bytes * static_cast<uint64_t>(w.rows));
-      err.tensor = e.name;
-      return err;
+      return make_error(ErrorCode::Truncated, "tensor holds {} bytes, its shape needs {}", v->size(),
+                        w.row_bytes * static_cast<uint64_t>(w.rows))
+          .with_tensor(e.name);
     }
     w.mem = v->data();
   }

@@ -14,10 +14,9 @@ namespace mc::io {
 
 namespace {
 Error os_error(const std::string& path, std::string_view what) {
-  Error e = make_error(errno == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, "{}: {}", what,
-                       std::strerror(errno));
-  e.path = path;
-  return e;
+  return make_error(errno == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, "{}: {}", what,
+                    std::strerror(errno))
+      .with_path(path);
 }
 }  // namespace
 
@@ -32,9 +31,7 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& pa
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    Error e = make_error(ErrorCode::InvalidArgument, "not a regular file");
-    e.path = path;
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "not a regular file").with_path(path);
   }
   std::shared_ptr<MappedFile> m(new MappedFile());
   m->path_ = path;
@@ -71,10 +68,9 @@ Result<std::string> read_text_file(const std::string& path, size_t max_bytes) {
   const auto size = f.tellg();
   if (size < 0) return os_error(path, "cannot read");
   if (size_t(size) > max_bytes) {
-    Error e = make_error(ErrorCode::LimitExceeded, "file of {} bytes is over the {} byte cap",
-                         size_t(size), max_bytes);
-    e.path = path;
-    return e;
+    return make_error(ErrorCode::LimitExceeded, "file of {} bytes is over the {} byte cap", size_t(size),
+                      max_bytes)
+        .with_path(path);
   }
   f.seekg(0);
   std::string s(size_t(size), '\0');

@@ -46,26 +46,22 @@ Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_d
   out.force_ = force;
   std::error_code ec;
   if (fs::exists(out.final_, ec) && !force) {
-    Error e = make_error(ErrorCode::Exists, "output already exists");
-    e.path = final_path.string();
-    e.hint = "pass --force to replace it, or choose another -o";
-    return e;
+    return make_error(ErrorCode::Exists, "output already exists")
+        .with_path(final_path.string())
+        .with_hint("pass --force to replace it, or choose another -o");
   }
   const fs::path parent = out.final_.parent_path();
   fs::create_directories(parent, ec);
   if (ec) {
-    Error e = make_error(ErrorCode::Io, "cannot create directory: {}", ec.message());
-    e.path = parent.string();
-    return e;
+    return make_error(ErrorCode::Io, "cannot create directory: {}", ec.message()).with_path(parent.string());
   }
   auto free = MC_TRY(free_bytes(parent));
   const uint64_t need = expected_bytes + expected_bytes / 100 + (1u << 20);
   if (free < need) {
-    Error e = make_error(ErrorCode::NoSpace, "the output needs about {} MB, {} MB are free",
-                         need >> 20, free >> 20);
-    e.path = parent.string();
-    e.hint = "free some disk space or write the output elsewhere (-o)";
-    return e;
+    return make_error(ErrorCode::NoSpace, "the output needs about {} MB, {} MB are free", need >> 20,
+                      free >> 20)
+        .with_path(parent.string())
+        .with_hint("free some disk space or write the output elsewhere (-o)");
   }
   // Hidden, PID-tagged, and keeping the final name's extension (engines look at it).
   out.tmp_ = parent / (".mc-tmp-" + std::to_string(getpid()) + "-" + out.final_.filename().string());
@@ -73,9 +69,8 @@ Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_d
   if (is_dir) {
     fs::create_directory(out.tmp_, ec);
     if (ec) {
-      Error e = make_error(ErrorCode::Io, "cannot create directory: {}", ec.message());
-      e.path = out.tmp_.string();
-      return e;
+      return make_error(ErrorCode::Io, "cannot create directory: {}", ec.message())
+          .with_path(out.tmp_.string());
     }
   }
   return out;
@@ -109,9 +104,8 @@ Status PendingOutput::commit() {
   fs::path old;
   if (fs::exists(final_, ec)) {
     if (!force_) {
-      Error e = make_error(ErrorCode::Exists, "output appeared while we were writing it");
-      e.path = final_.string();
-      return e;
+      return make_error(ErrorCode::Exists, "output appeared while we were writing it")
+          .with_path(final_.string());
     }
     // Move the old output aside first so the final path always holds a complete model.
     old = final_.parent_path() / ("." + final_.filename().string() + ".mc-old-" + std::to_string(getpid()));

@@ -64,6 +64,12 @@ DType choose_tensor_type(FileType ft, const TensorQuantContext& ctx, QuantState&
 // --- additions (llama-quant.cpp helpers the writer needs around choose_tensor_type) ---
 
 std::optional<FileType> file_type_from_id(int id);
+// The float file type storing `t` (F32, F16, BF16); nullopt for other dtypes.
+std::optional<FileType> file_type_for_float(DType t);
+// The type a GGUF tensor gets in a file of type `ft` (the whole policy, in one place):
+// convert_hf_to_gguf's rule first (1-D tensors, norms, biases, position embeddings: F32), then
+// the file's float type, or llama-quantize's mixture (choose_tensor_type) for quantized types.
+DType gguf_tensor_type(FileType ft, const TensorQuantContext& ctx, QuantState& state);
 // The ftype's default tensor type (llama_ftype_get_default_type): q4_k_m -> Q4_K, f16 -> F16.
 DType file_type_default_type(FileType f);
 // Whether llama-quantize converts this tensor at all (2+ dims, name ends in "weight", not a norm,

@@ -41,6 +41,13 @@ constexpr std::array<FileTypeInfo, size_t(FileType::Count)> kFileTypes = {{
 
 const FileTypeInfo& info(FileType f) { return kFileTypes[size_t(f)]; }
 
+constexpr bool file_types_in_enum_order() {
+  for (size_t i = 0; i < kFileTypes.size(); ++i)
+    if (size_t(kFileTypes[i].ft) != i) return false;
+  return true;
+}
+static_assert(file_types_in_enum_order(), "kFileTypes rows must follow the FileType enum order");
+
 constexpr auto kFileTypeNames = [] {
   std::array<std::string_view, size_t(FileType::Count)> out{};
   for (size_t i = 0; i < out.size(); ++i) out[i] = kFileTypes[i].name;
@@ -261,6 +268,19 @@ bool quant_order_less(std::string_view a, std::string_view b) {
   const int64_t la = block_number(a), lb = block_number(b);
   if (la != lb) return la < lb;
   return a < b;
+}
+
+std::optional<FileType> file_type_for_float(DType t) {
+  for (FileType f : {FileType::F32, FileType::F16, FileType::BF16})
+    if (info(f).default_type == t) return f;
+  return std::nullopt;
+}
+
+DType gguf_tensor_type(FileType ft, const TensorQuantContext& ctx, QuantState& state) {
+  if (stored_as_f32(ctx)) return DType::F32;
+  const DType def = file_type_default_type(ft);
+  if (!is_quantized(def)) return def;
+  return choose_tensor_type(ft, ctx, state);
 }
 
 DType choose_tensor_type(FileType ft, const TensorQuantContext& ctx, QuantState& state) {

@@ -21,9 +21,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 Error corrupt(const std::string& path, std::string msg) {
-  Error e = make_error(ErrorCode::Corrupt, "{}", msg);
-  e.path = path;
-  return e;
+  return make_error(ErrorCode::Corrupt, "{}", msg).with_path(path);
 }
 
 // Merges may hold literal spaces inside tokens only in the array form; GGUF stores those as

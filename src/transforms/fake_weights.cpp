@@ -12,7 +12,7 @@
 
 #include "arch/config.h"
 #include "io/mapped_file.h"
-#include "transforms/lazy.h"
+#include "transforms/rows.h"
 #include "arch/config.h"
 #include "transforms/transforms.h"
 
@@ -61,18 +61,19 @@ TensorDataPtr make_fake_data(DType dtype, uint64_t numel, Fill fill, uint64_t ke
                                                : numel;
   return make_fn_data(
       [=](uint64_t offset, std::span<std::byte> dst) -> Status {
-        return detail::read_elementwise(offset, dst, esz, n_units,
-            [&](uint64_t first, uint64_t count, std::byte* out) -> Status {
-              if (fill == Fill::Zero) {
-                std::memset(out, 0, count * esz);
-                return {};
-              }
-              std::vector<float> v(count, 1.0f);
-              if (fill == Fill::Normal)
-                for (uint64_t i = 0; i < count; ++i) v[i] = float(normal_at(key, first + i)) * stddev;
-              from_f32(v.data(), dtype, out, count);
-              return {};
-            });
+        return read_elementwise(offset, dst, esz, n_units,
+                                [&](uint64_t first, uint64_t count, std::byte* out) -> Status {
+                                  if (fill == Fill::Zero) {
+                                    std::memset(out, 0, count * esz);
+                                    return {};
+                                  }
+                                  std::vector<float> v(count, 1.0f);
+                                  if (fill == Fill::Normal)
+                                    for (uint64_t i = 0; i < count; ++i)
+                                      v[i] = float(normal_at(key, first + i)) * stddev;
+                                  from_f32(v.data(), dtype, out, count);
+                                  return {};
+                                });
       },
       esz);
 }
@@ -84,11 +85,10 @@ struct Spec {
 };
 
 Error shapes_error(const std::string& path, const std::string& name, std::string msg) {
-  Error e = make_error(ErrorCode::InvalidArgument, "shapes file: {}", msg);
-  e.path = path;
-  e.tensor = name;
-  e.hint = "write {\"name\": [dim, ...]} or {\"name\": {\"shape\": [dim, ...], \"dtype\": \"f16\"}}";
-  return e;
+  return make_error(ErrorCode::InvalidArgument, "shapes file: {}", msg)
+      .with_path(path)
+      .with_tensor(name)
+      .with_hint("write {\"name\": [dim, ...]} or {\"name\": {\"shape\": [dim, ...], \"dtype\": \"f16\"}}");
 }
 
 Result<std::vector<Spec>> specs_from_shapes(const ojson& j, DType dflt) {
@@ -160,10 +160,9 @@ Result<ojson> parse_shapes_text(std::string_view text, bool yaml, const std::str
     if (yaml) return yaml_to_json(YAML::Load(std::string(text)));
     return ojson::parse(text);
   } catch (const std::exception& ex) {
-    Error e = make_error(ErrorCode::InvalidArgument, "shapes file does not parse: {}", ex.what());
-    e.path = path;
-    e.hint = yaml ? "fix the YAML syntax" : "fix the JSON syntax (or name the file .yaml for YAML)";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "shapes file does not parse: {}", ex.what())
+        .with_path(path)
+        .with_hint(yaml ? "fix the YAML syntax" : "fix the JSON syntax (or name the file .yaml for YAML)");
   }
 }
 

@@ -6,64 +6,27 @@
 #include <memory>
 #include <vector>
 
-#include "transforms/lazy.h"
+#include "transforms/rows.h"
 #include "transforms/transforms.h"
 
 namespace mc::transforms {
 
-namespace detail {
-
-Status read_elementwise(uint64_t offset, std::span<std::byte> dst, size_t elem_size,
-                        uint64_t total_elems, const ProduceFn& produce) {
-  if (dst.empty()) return {};
-  const uint64_t total_bytes = total_elems * elem_size;
-  if (offset > total_bytes || dst.size() > total_bytes - offset)
-    return make_error(ErrorCode::Internal, "read [{}, {}) past the {} bytes of a tensor", offset,
-                      offset + dst.size(), total_bytes);
-  const uint64_t end = offset + dst.size();
-  const uint64_t first = offset / elem_size;
-  const uint64_t last = (end + elem_size - 1) / elem_size;  // exclusive
-  std::vector<std::byte> scratch;
-  for (uint64_t a = first; a < last; a += kChunkElems) {
-    const uint64_t b = std::min(last, a + kChunkElems);
-    const uint64_t byte_a = a * elem_size, byte_b = b * elem_size;
-    if (byte_a >= offset && byte_b <= end) {
-      MC_CHECK(produce(a, b - a, dst.data() + (byte_a - offset)));
-      continue;
-    }
-    scratch.resize((b - a) * elem_size);
-    MC_CHECK(produce(a, b - a, scratch.data()));
-    const uint64_t lo = std::max(byte_a, offset), hi = std::min(byte_b, end);
-    std::memcpy(dst.data() + (lo - offset), scratch.data() + (lo - byte_a), hi - lo);
-  }
-  return {};
-}
-
-}  // namespace detail
-
 namespace {
-
-using detail::kChunkElems;
-using detail::read_elementwise;
 
 Status check_plain(const TensorEntry& e, const char* what) {
   if (is_quantized(e.dtype)) {
-    Error err = make_error(ErrorCode::Unsupported, "cannot {} a {} tensor element-wise", what,
-                           dtype_name(e.dtype));
-    err.tensor = e.name;
-    err.hint = "dequantize the model first";
-    return err;
+    return make_error(ErrorCode::Unsupported, "cannot {} a {} tensor element-wise", what, dtype_name(e.dtype))
+        .with_tensor(e.name)
+        .with_hint("dequantize the model first");
   }
   if (!e.data) {
-    Error err = make_error(ErrorCode::Internal, "tensor has no data source");
-    err.tensor = e.name;
-    return err;
+    return make_error(ErrorCode::Internal, "tensor has no data source").with_tensor(e.name);
   }
   return {};
 }
 
 // Element-wise map from one plain dtype to another: reads the matching source elements (at most
-// kChunkElems at a time) and converts them, optionally through f32 with a scale factor.
+// kBatchElems at a time) and converts them, optionally through f32 with a scale factor.
 class ElementwiseData final : public TensorData {
  public:
   ElementwiseData(TensorDataPtr src, DType from, DType to, uint64_t n, std::optional<float> scale)
@@ -111,50 +74,6 @@ class ElementwiseData final : public TensorData {
   std::optional<float> scale_;
 };
 
-// Output row r is source row map(r); rows are whole (quantized rows are whole blocks).
-class RowPermuteData final : public TensorData {
- public:
-  RowPermuteData(TensorDataPtr src, uint64_t rows, uint64_t row_bytes, int64_t n_heads, QkDirection dir)
-      : src_(std::move(src)), rows_(rows), row_bytes_(row_bytes), dir_(dir) {
-    head_rows_ = rows / uint64_t(n_heads);
-  }
-
-  uint64_t source_row(uint64_t r) const {
-    const uint64_t hd = head_rows_, half = hd / 2;
-    const uint64_t h = r / hd, k = r % hd;
-    if (dir_ == QkDirection::HfToPairs) {
-      // new[h·hd + 2i + j] = old[h·hd + j·hd/2 + i]
-      const uint64_t i = k / 2, j = k % 2;
-      return h * hd + j * half + i;
-    }
-    // new[h·hd + j·hd/2 + i] = old[h·hd + 2i + j]
-    const uint64_t j = k / half, i = k % half;
-    return h * hd + 2 * i + j;
-  }
-
-  Status read(uint64_t offset, std::span<std::byte> dst) const override {
-    const uint64_t total = rows_ * row_bytes_;
-    if (offset > total || dst.size() > total - offset)
-      return make_error(ErrorCode::Internal, "read [{}, {}) past the {} bytes of a tensor", offset,
-                        offset + dst.size(), total);
-    uint64_t pos = offset;
-    const uint64_t end = offset + dst.size();
-    while (pos < end) {
-      const uint64_t r = pos / row_bytes_, in_row = pos % row_bytes_;
-      const uint64_t n = std::min(row_bytes_ - in_row, end - pos);
-      MC_CHECK(src_->read(source_row(r) * row_bytes_ + in_row, dst.subspan(pos - offset, n)));
-      pos += n;
-    }
-    return {};
-  }
-  uint64_t chunk_align() const override { return row_bytes_; }
-
- private:
-  TensorDataPtr src_;
-  uint64_t rows_, row_bytes_, head_rows_ = 1;
-  QkDirection dir_;
-};
-
 }  // namespace
 
 Result<TensorEntry> cast_tensor(const TensorEntry& e, DType target) {
@@ -172,9 +91,8 @@ Result<TensorEntry> cast_tensor(const TensorEntry& e, DType target) {
 Result<TensorEntry> scale_tensor(const TensorEntry& e, float factor) {
   MC_CHECK(check_plain(e, "scale"));
   if (!dtype_info(e.dtype).is_float) {
-    Error err = make_error(ErrorCode::Unsupported, "cannot scale a {} tensor", dtype_name(e.dtype));
-    err.tensor = e.name;
-    return err;
+    return make_error(ErrorCode::Unsupported, "cannot scale a {} tensor", dtype_name(e.dtype))
+        .with_tensor(e.name);
   }
   TensorEntry out = e;
   out.data = std::make_shared<ElementwiseData>(e.data, e.dtype, e.dtype, e.numel(), factor);
@@ -185,21 +103,20 @@ Result<TensorEntry> permute_qk_tensor(const TensorEntry& e, int64_t n_heads, QkD
   if (!e.data) return make_error(ErrorCode::Internal, "tensor '{}' has no data source", e.name);
   if (e.shape.empty() || e.shape.size() > 2 || n_heads <= 0 || e.shape[0] % n_heads != 0 ||
       (e.shape[0] / n_heads) % 2 != 0) {
-    Error err = make_error(ErrorCode::Mismatch,
-                           "cannot permute q/k rows of shape {} with {} heads: rows must be "
-                           "heads x an even head size",
-                           shape_str(e.shape), n_heads);
-    err.tensor = e.name;
-    err.hint = "check num_attention_heads / num_key_value_heads in config.json";
-    return err;
+    return make_error(ErrorCode::Mismatch,
+                      "cannot permute q/k rows of shape {} with {} heads: rows must be "
+                      "heads x an even head size",
+                      shape_str(e.shape), n_heads)
+        .with_tensor(e.name)
+        .with_hint("check num_attention_heads / num_key_value_heads in config.json");
   }
-  const uint64_t rows = uint64_t(e.shape[0]);
-  const uint64_t row_bytes = e.nbytes() / rows;
-  if (row_bytes == 0 || row_bytes * rows != e.nbytes())
-    return make_error(ErrorCode::Mismatch, "tensor '{}': {} bytes do not split into {} rows",
-                      e.name, e.nbytes(), rows);
+  auto view = row_view(e, e.shape[0]);
+  if (!view) return std::move(view).error().with_tensor(e.name);
+  auto perm = qk_row_perm(e.shape[0], n_heads, dir);
+  if (!perm) return std::move(perm).error().with_tensor(e.name);
   TensorEntry out = e;
-  out.data = std::make_shared<RowPermuteData>(e.data, rows, row_bytes, n_heads, dir);
+  // Whole rows are copied, in the source's own dtype (quantized rows are whole blocks).
+  out.data = MC_TRY(rows_as(gather_rows(std::move(*view), std::move(*perm)), e.dtype));
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/model.h"
 #include "core/tensor.h"
+#include "transforms/rows.h"
 
 namespace mc::transforms {
 
@@ -24,11 +25,8 @@ Result<TensorEntry> cast_tensor(const TensorEntry& e, DType target);
 Result<TensorEntry> scale_tensor(const TensorEntry& e, float factor);
 
 // Q/K row permutation between HF's rotate-half layout and the Meta/GGUF/llama2.c adjacent-pair
-// layout (formats.md §2.9, §12). Rows (dim 0) are grouped by head: n_heads = rows / head_dim.
-enum class QkDirection {
-  HfToPairs,  // convert_hf_to_gguf's permute: new[h·hd + 2i + j] = old[h·hd + j·hd/2 + i]
-  PairsToHf,  // its inverse (llama2.c / GGUF -> HF)
-};
+// layout (formats.md §2.9, §12; QkDirection in rows.h). Rows (dim 0) are grouped by head:
+// n_heads = rows / head_dim.
 Result<TensorEntry> permute_qk_tensor(const TensorEntry& e, int64_t n_heads, QkDirection dir);
 
 // ---- model transforms ----------------------------------------------------------------------

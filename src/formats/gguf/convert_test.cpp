@@ -307,7 +307,7 @@ TEST(GgufConvert, ErrorsNameTheProblem) {
 TEST(GgufConvert, ValidateChecksShapesAndKeys) {
   test::TempDir dir;
   Model src = tiny_model({});
-  auto plan = plan_from_model(src, {.ftype = "f32"});
+  auto plan = plan_from_model(src, {.ftype = quant::FileType::F32});
   ASSERT_TRUE(plan.ok());
   ThreadPool pool(1);
   // A wrong shape for one tensor and a missing required key.

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "formats/gguf/file.h"
-#include "formats/gguf/ggml_types.h"
+#include "quant/ggml_types.h"
 #include "formats/gguf/gguf.h"
 #include "formats/gguf/mapping.h"
 #include "formats/gguf/tokenizer_kv.h"
@@ -13,6 +13,11 @@
 #include "tokenizer/loaders.h"
 
 namespace mc::gguf {
+
+using quant::dtype_for_ggml;
+using quant::find_ggml_type;
+using quant::ggml_for_dtype;
+using quant::GgmlType;
 
 formats::Confidence detect(const std::filesystem::path& path) {
   std::error_code ec;
@@ -36,16 +41,20 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   if (!opt.pool) return make_error(ErrorCode::Internal, "GGUF writer called without a thread pool");
   ToGgufOptions to;
   if (!opt.quant.empty()) {
-    to.ftype = opt.quant;
-    for (auto& ch : to.ftype) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    auto ft = quant::file_type_from_name(opt.quant);
+    if (!ft)
+      return make_error(ErrorCode::InvalidArgument, "unknown GGUF output type '{}'", opt.quant)
+          .with_hint(
+              "use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m or "
+              "q6_k");
+    to.ftype = *ft;
   } else if (opt.dtype) {
-    if (*opt.dtype != DType::F32 && *opt.dtype != DType::F16 && *opt.dtype != DType::BF16) {
-      Error e = make_error(ErrorCode::InvalidArgument, "GGUF float output must be f32, f16 or bf16, not {}",
-                           dtype_name(*opt.dtype));
-      e.hint = "use --quant for quantized GGUF types";
-      return e;
-    }
-    to.ftype = std::string(dtype_name(*opt.dtype));
+    auto ft = quant::file_type_for_float(*opt.dtype);
+    if (!ft)
+      return make_error(ErrorCode::InvalidArgument, "GGUF float output must be f32, f16 or bf16, not {}",
+                        dtype_name(*opt.dtype))
+          .with_hint("use --quant for quantized GGUF types");
+    to.ftype = *ft;
   }
   Plan plan = MC_TRY(plan_from_model(m, to));
   MC_CHECK(add_tokenizer_metadata(m, plan));
@@ -57,7 +66,7 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   r.files.push_back(out.filename().string());
   for (const auto& t : plan.tensors) r.tensor_bytes += t.nbytes();
   r.info["file_bytes"] = size;
-  r.info["file_type"] = to.ftype;
+  r.info["file_type"] = std::string(quant::file_type_name(to.ftype));
   r.info["tensors"] = plan.tensors.size();
   r.info["architecture"] = plan.kv.get_string("general.architecture").value_or("");
   return r;

@@ -17,6 +17,7 @@
 #include "arch/config.h"
 #include "core/model.h"
 #include "formats/gguf/file.h"
+#include "quant/ggml.h"
 
 namespace mc::gguf {
 
@@ -38,7 +39,7 @@ bool needs_qk_permutation(arch::Family f);
 bool is_conv1d_weight(arch::Family f, std::string_view gguf_name);
 
 struct ToGgufOptions {
-  std::string ftype = "f16";  // f32 | f16 | bf16 | a llama-quantize file type (q8_0, q4_k_m, ...)
+  quant::FileType ftype = quant::FileType::F16;  // a llama-quantize file type (f32, f16, q4_k_m, ...)
   std::string name;           // general.name ("" = from the config / source path)
 };
 

@@ -172,10 +172,7 @@ Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConf
 
 Result<arch::ArchConfig> arch_from_file(const File& f) {
   auto fail = [&](ErrorCode code, std::string msg, std::string hint = "") {
-    Error e = make_error(code, "{}", msg);
-    e.path = f.path;
-    e.hint = std::move(hint);
-    return e;
+    return make_error(code, "{}", msg).with_path(f.path).with_hint(std::move(hint));
   };
   auto a = f.kv.get_string("general.architecture");
   if (!a) return fail(ErrorCode::NotFound, "general.architecture is missing");

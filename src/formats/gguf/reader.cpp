@@ -16,10 +16,15 @@
 #include <limits>
 #include <unordered_set>
 
-#include "formats/gguf/ggml_types.h"
+#include "quant/ggml_types.h"
 #include "io/mapped_file.h"
 
 namespace mc::gguf {
+
+using quant::dtype_for_ggml;
+using quant::find_ggml_type;
+using quant::ggml_for_dtype;
+using quant::GgmlType;
 namespace {
 
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;           // key len, 1-byte key, type, u8 value
@@ -137,20 +142,18 @@ Result<TensorEntry> File::entry(const TensorInfo& t) const {
   auto dtype = dtype_for_ggml(t.ggml_type);
   if (!dtype) {
     const GgmlType* g = find_ggml_type(t.ggml_type);
-    Error e = make_error(ErrorCode::Unsupported, "ggml type {} ({}) cannot be converted", t.ggml_type,
-                         g ? g->name : "unknown");
-    e.path = path;
-    e.tensor = t.name;
-    e.hint = "requantize the file with llama-quantize to a Q*_0, Q*_K, F16 or F32 type first";
-    return e;
+    return make_error(ErrorCode::Unsupported, "ggml type {} ({}) cannot be converted", t.ggml_type,
+                      g ? g->name : "unknown")
+        .with_path(path)
+        .with_tensor(t.name)
+        .with_hint("requantize the file with llama-quantize to a Q*_0, Q*_K, F16 or F32 type first");
   }
   if (data_offset > bytes.size() || t.offset > bytes.size() - data_offset ||
       t.nbytes > bytes.size() - data_offset - t.offset) {
-    Error e = make_error(ErrorCode::Truncated, "data [{}, {}) lies past the end of the file ({} bytes)",
-                         data_offset + t.offset, data_offset + t.offset + t.nbytes, bytes.size());
-    e.path = path;
-    e.tensor = t.name;
-    return e;
+    return make_error(ErrorCode::Truncated, "data [{}, {}) lies past the end of the file ({} bytes)",
+                      data_offset + t.offset, data_offset + t.offset + t.nbytes, bytes.size())
+        .with_path(path)
+        .with_tensor(t.name);
   }
   TensorEntry out;
   out.name = t.name;

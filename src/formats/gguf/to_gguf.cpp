@@ -6,15 +6,19 @@
 // quantizing from the source values widened to f32 — i.e. what `convert_hf_to_gguf --outtype f32`
 // followed by `llama-quantize` produces.
 #include <algorithm>
-#include <cstdio>
 #include <numeric>
 
-#include "formats/gguf/ggml_types.h"
-#include "formats/gguf/lazy.h"
+#include "transforms/rows.h"
 #include "formats/gguf/mapping.h"
 #include "quant/ggml.h"
 
 namespace mc::gguf {
+
+using transforms::gather_rows;
+using transforms::row_view;
+using transforms::rows_as;
+using transforms::RowSource;
+using transforms::transposed;
 namespace {
 
 struct Item {
@@ -24,18 +28,6 @@ struct Item {
   Shape shape;
   bool transformed = false;
 };
-
-int64_t block_of(std::string_view name) {
-  int layer = -1;
-  std::string s(name);
-  if (std::sscanf(s.c_str(), "blk.%d.", &layer) != 1) return -1;
-  return layer;
-}
-
-bool stored_as_f32(std::string_view name, size_t n_dims) {
-  return n_dims <= 1 || name.ends_with("_norm.weight") || name == "position_embd.weight" ||
-         !name.ends_with(".weight");
-}
 
 std::string model_name(const Model& m, const ToGgufOptions& opt) {
   if (!opt.name.empty()) return opt.name;
@@ -58,32 +50,18 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
   const arch::ArchConfig& c = *cfg;
   auto a = gguf_arch_name(c.family);
   if (!a) {
-    Error e = make_error(ErrorCode::Unsupported, "model_type '{}' has no GGUF mapping", c.model_type);
-    e.hint = "run `modelconvert list architectures` for the families GGUF takes";
-    return e;
+    return make_error(ErrorCode::Unsupported, "model_type '{}' has no GGUF mapping", c.model_type)
+        .with_hint("run `modelconvert list architectures` for the families GGUF takes");
   }
 
-  DType base = DType::F16;
-  std::optional<quant::FileType> ft;
-  if (opt.ftype == "f32" || opt.ftype == "f16" || opt.ftype == "bf16") {
-    base = *dtype_from_name(opt.ftype);
-  } else {
-    ft = quant::file_type_from_name(opt.ftype);
-    if (!ft) {
-      Error e = make_error(ErrorCode::InvalidArgument, "unknown GGUF output type '{}'", opt.ftype);
-      e.hint = "use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m or q6_k";
-      return e;
-    }
-  }
+  const quant::FileType ft = opt.ftype;
+  const bool quantized_file = is_quantized(quant::file_type_default_type(ft));
 
   Plan plan;
   plan.kv.set_string("general.architecture", std::string(*a));
   plan.kv.set_string("general.name", model_name(m, opt));
   put_arch_metadata(plan.kv, c, *a);
-  const int file_type = ft ? quant::file_type_id(*ft) : base == DType::F32 ? 0 : base == DType::F16 ? 1 : 32;
-  plan.kv.set_u32("general.file_type", uint32_t(file_type));
-  const bool quantized_file = ft && *ft != quant::FileType::F32 && *ft != quant::FileType::F16 &&
-                              *ft != quant::FileType::BF16;
+  plan.kv.set_u32("general.file_type", uint32_t(quant::file_type_id(ft)));
   if (quantized_file) plan.kv.set_u32("general.quantization_version", 2);
 
   std::vector<Item> items;
@@ -107,10 +85,9 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
   for (const auto& e : m.tensors) {
     auto g = gguf_tensor_name(c.family, e.name);
     if (!g) {
-      Error err = make_error(ErrorCode::Unsupported, "no GGUF name for this {} tensor", c.model_type);
-      err.tensor = e.name;
-      err.hint = "the checkpoint has tensors llama.cpp's architecture does not know";
-      return err;
+      return make_error(ErrorCode::Unsupported, "no GGUF name for this {} tensor", c.model_type)
+          .with_tensor(e.name)
+          .with_hint("the checkpoint has tensors llama.cpp's architecture does not know");
     }
     if (g->empty()) continue;
     if (*g == "output.weight" && c.tie_word_embeddings) continue;  // llama.cpp reuses token_embd
@@ -125,7 +102,8 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
       if (e.shape.empty()) return with_tensor(make_error(ErrorCode::Mismatch, "q/k tensor is 0-d"));
       auto rs = row_view(e, e.shape[0]);
       if (!rs) return with_tensor(std::move(rs).error());
-      auto perm = hf_to_gguf_perm(e.shape[0], q ? c.num_heads : c.num_kv_heads);
+      auto perm = transforms::qk_row_perm(e.shape[0], q ? c.num_heads : c.num_kv_heads,
+                                          transforms::QkDirection::HfToPairs);
       if (!perm) return with_tensor(std::move(perm).error());
       it.rows = gather_rows(*rs, std::move(*perm));
       it.transformed = true;
@@ -147,43 +125,34 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
     }
   }
 
-  // Output types. llama-quantize's counters follow its tensor order: sort a copy of the indices.
+  // Output types (quant/ owns the policy: convert_hf_to_gguf's F32 rule, then llama-quantize's
+  // mixture). llama-quantize's counters follow its tensor order: sort a copy of the indices.
   std::vector<size_t> order(items.size());
   std::iota(order.begin(), order.end(), 0);
-  if (ft) {
+  if (quantized_file) {
     std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-      const int64_t bx = block_of(items[x].name), by = block_of(items[y].name);
-      return bx != by ? bx < by : items[x].name < items[y].name;
+      return quant::quant_order_less(items[x].name, items[y].name);
     });
   }
   bool has_output = false;
-  int64_t n_attn_v = 0;
+  std::vector<std::string> names;
   for (const auto& it : items) {
     has_output |= it.name == "output.weight";
-    if (it.name.find("attn_v.weight") != std::string::npos ||
-        it.name.find("attn_qkv.weight") != std::string::npos)
-      ++n_attn_v;
+    names.push_back(it.name);
   }
-  quant::QuantState qs;
-  qs.n_attention_wv = n_attn_v;
-  qs.n_ffn_down = qs.n_ffn_gate = qs.n_ffn_up = c.num_layers;
+  quant::QuantState qs = quant::make_quant_state(names, c.num_layers);
   for (size_t idx : order) {
     Item& it = items[idx];
-    DType out = base;
-    if (stored_as_f32(it.name, it.shape.size())) {
-      out = DType::F32;
-    } else if (ft) {
-      quant::TensorQuantContext ctx;
-      ctx.gguf_name = it.name;
-      ctx.n_dims = int64_t(it.shape.size());
-      ctx.row_len = it.shape.back();
-      ctx.n_layers = c.num_layers;
-      ctx.n_heads = c.num_heads;
-      ctx.n_kv_heads = c.num_kv_heads;
-      ctx.arch = std::string(*a);
-      ctx.output_tied = !has_output;
-      out = quant::choose_tensor_type(*ft, ctx, qs);
-    }
+    quant::TensorQuantContext ctx;
+    ctx.gguf_name = it.name;
+    ctx.n_dims = int64_t(it.shape.size());
+    ctx.row_len = it.shape.empty() ? 1 : it.shape.back();
+    ctx.n_layers = c.num_layers;
+    ctx.n_heads = c.num_heads;
+    ctx.n_kv_heads = c.num_kv_heads;
+    ctx.arch = std::string(*a);
+    ctx.output_tied = !has_output;
+    const DType out = quant::gguf_tensor_type(ft, ctx, qs);
     TensorEntry te;
     te.name = it.name;
     te.shape = it.shape;

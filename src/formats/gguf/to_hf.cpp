@@ -3,10 +3,16 @@
 // attention/MLP weights go back to Conv1D [in, out]; output.weight is dropped when it only
 // duplicates token_embd (GPT-2) and rope_freqs.weight becomes the config's rope_scaling.
 // Block-quantized tensors are dequantized to F32 lazily, row chunk by row chunk.
-#include "formats/gguf/lazy.h"
+#include "transforms/rows.h"
 #include "formats/gguf/mapping.h"
 
 namespace mc::gguf {
+
+using transforms::gather_rows;
+using transforms::row_view;
+using transforms::rows_as;
+using transforms::RowSource;
+using transforms::transposed;
 
 Result<Model> model_from_file(const File& f) {
   arch::ArchConfig c = MC_TRY(arch_from_file(f));
@@ -46,7 +52,8 @@ Result<Model> model_from_file(const File& f) {
     if (needs_qk_permutation(c.family) && (q || k)) {
       auto rs = row_view(*e, e->shape.empty() ? 1 : e->shape[0]);
       if (!rs) return fail(std::move(rs).error());
-      auto perm = gguf_to_hf_perm(rs->rows, q ? c.num_heads : c.num_kv_heads);
+      auto perm = transforms::qk_row_perm(rs->rows, q ? c.num_heads : c.num_kv_heads,
+                                          transforms::QkDirection::PairsToHf);
       if (!perm) return fail(std::move(perm).error());
       rows = gather_rows(*rs, std::move(*perm));
     } else if (conv1d) {

@@ -6,11 +6,16 @@
 #include <unordered_set>
 
 #include "formats/gguf/file.h"
-#include "formats/gguf/ggml_types.h"
+#include "quant/ggml_types.h"
 #include "io/output.h"
 #include "io/stream_writer.h"
 
 namespace mc::gguf {
+
+using quant::dtype_for_ggml;
+using quant::find_ggml_type;
+using quant::ggml_for_dtype;
+using quant::GgmlType;
 namespace {
 
 class Buf {
@@ -75,9 +80,7 @@ Result<Layout> plan_layout(const KvStore& kv, std::span<const TensorEntry> tenso
   std::vector<uint64_t> rel_offsets;
   for (const auto& t : tensors) {
     auto fail = [&](ErrorCode code, std::string msg) {
-      Error e = make_error(code, "{}", msg);
-      e.tensor = t.name;
-      return e;
+      return make_error(code, "{}", msg).with_tensor(t.name);
     };
     if (t.name.empty() || t.name.size() > kMaxNameBytes)
       return fail(ErrorCode::InvalidArgument,

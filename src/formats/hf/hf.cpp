@@ -154,10 +154,9 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
     m.config_text = MC_TRY(io::read_text_file(cfg.string(), 64u << 20));
     m.config = ojson::parse(m.config_text, nullptr, false);
     if (m.config.is_discarded() || !m.config.is_object()) {
-      Error e = make_error(ErrorCode::Corrupt, "config.json is not a JSON object");
-      e.path = cfg.string();
-      e.hint = "fix or re-download config.json";
-      return e;
+      return make_error(ErrorCode::Corrupt, "config.json is not a JSON object")
+          .with_path(cfg.string())
+          .with_hint("fix or re-download config.json");
     }
   }
   auto w = MC_TRY(load_weights(path));
@@ -178,16 +177,15 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out,
   formats::WriteResult res;
   const std::string wf = opt.weights_format.empty() ? "safetensors" : opt.weights_format;
   if (wf != "safetensors" && wf != "bin") {
-    Error e = make_error(ErrorCode::InvalidArgument, "unknown weights format '{}'", wf);
-    e.hint = "use --weights-format safetensors or bin";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "unknown weights format '{}'", wf)
+        .with_hint("use --weights-format safetensors or bin");
   }
   for (const auto& t : m.tensors)
     if (is_quantized(t.dtype)) {
-      Error e = make_error(ErrorCode::Unsupported,
-                           "{} tensors cannot be stored in an HF directory; dequantize first", dtype_name(t.dtype));
-      e.tensor = t.name;
-      return e;
+      return make_error(ErrorCode::Unsupported,
+                        "{} tensors cannot be stored in an HF directory; dequantize first",
+                        dtype_name(t.dtype))
+          .with_tensor(t.name);
     }
   res.files = MC_TRY(write_weights(m.tensors, out, wf, opt));
   res.tensor_bytes = m.tensors.total_bytes();
@@ -218,9 +216,8 @@ formats::ValidationReport validate_dir(const fs::path& path) {
     } else {
       auto cfg = ojson::parse(*text, nullptr, false);
       if (cfg.is_discarded() || !cfg.is_object()) {
-        Error e = make_error(ErrorCode::Corrupt, "config.json is not a JSON object");
-        e.path = (path / "config.json").string();
-        r.errors.push_back(e);
+        r.errors.push_back(make_error(ErrorCode::Corrupt, "config.json is not a JSON object")
+                               .with_path((path / "config.json").string()));
       } else if (auto ac = arch::from_hf_config(cfg); !ac) {
         r.errors.push_back(std::move(ac).error().with_path((path / "config.json").string()));
       } else {
@@ -246,31 +243,30 @@ formats::ValidationReport validate_dir(const fs::path& path) {
   if (embed) {
     if (const auto* e = m->tensors.find(embed)) {
       if (e->shape.size() != 2 || e->shape[0] != ac->vocab_size || e->shape[1] != ac->hidden_size) {
-        Error err = make_error(ErrorCode::Mismatch, "shape {} does not match config vocab_size {} x hidden_size {}",
-                               shape_str(e->shape), ac->vocab_size, ac->hidden_size);
-        err.path = path.string();
-        err.tensor = embed;
-        r.errors.push_back(err);
+        r.errors.push_back(make_error(ErrorCode::Mismatch,
+                                      "shape {} does not match config vocab_size {} x hidden_size {}",
+                                      shape_str(e->shape), ac->vocab_size, ac->hidden_size)
+                               .with_path(path.string())
+                               .with_tensor(embed));
       }
     } else {
-      Error err = make_error(ErrorCode::NotFound, "the embedding is missing");
-      err.path = path.string();
-      err.tensor = embed;
-      r.errors.push_back(err);
+      r.errors.push_back(make_error(ErrorCode::NotFound, "the embedding is missing")
+                             .with_path(path.string())
+                             .with_tensor(embed));
     }
     const std::string last = fmt::format("model.layers.{}.input_layernorm.weight", ac->num_layers - 1);
     if (!m->tensors.contains(last)) {
-      Error err = make_error(ErrorCode::NotFound, "config says {} layers but the last layer's norm is missing",
-                             ac->num_layers);
-      err.path = path.string();
-      err.tensor = last;
-      r.errors.push_back(err);
+      r.errors.push_back(make_error(ErrorCode::NotFound,
+                                    "config says {} layers but the last layer's norm is missing",
+                                    ac->num_layers)
+                             .with_path(path.string())
+                             .with_tensor(last));
     }
     if (!ac->tie_word_embeddings && !m->tensors.contains("lm_head.weight")) {
-      Error err = make_error(ErrorCode::NotFound, "tie_word_embeddings is false but lm_head.weight is missing");
-      err.path = path.string();
-      err.tensor = "lm_head.weight";
-      r.errors.push_back(err);
+      r.errors.push_back(
+          make_error(ErrorCode::NotFound, "tie_word_embeddings is false but lm_head.weight is missing")
+              .with_path(path.string())
+              .with_tensor("lm_head.weight"));
     }
   }
   r.info["tensors"] = m->tensors.size();

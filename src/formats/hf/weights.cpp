@@ -83,9 +83,9 @@ void validate_weights(const fs::path& path, formats::ValidationReport& report) {
           files.push_back(e.path());
     }
     if (files.empty()) {
-      Error e = make_error(ErrorCode::NotFound, "no weights found (no *.safetensors, no pytorch_model*.bin)");
-      e.path = path.string();
-      report.errors.push_back(e);
+      report.errors.push_back(
+          make_error(ErrorCode::NotFound, "no weights found (no *.safetensors, no pytorch_model*.bin)")
+              .with_path(path.string()));
     }
     for (const auto& f : files)
       for (auto& e : torch::validate_torch_file(f.string())) report.errors.push_back(std::move(e));

@@ -18,7 +18,7 @@
 #include "arch/config.h"
 #include "formats/llama2c/llama2c.h"
 #include "io/mapped_file.h"
-#include "transforms/lazy.h"
+#include "transforms/rows.h"
 #include "arch/config.h"
 #include "transforms/transforms.h"
 
@@ -186,15 +186,13 @@ Result<Header> parse_header(std::span<const std::byte> head, uint64_t file_size)
   const Plan p = MC_TRY(plan(h));
   h.expected_size = p.end;
   if (file_size != h.expected_size) {
-    Error e = make_error(file_size < h.expected_size ? ErrorCode::Truncated : ErrorCode::Corrupt,
-                         "file has {} bytes, the llama2.c v{} header (dim {}, hidden {}, {} layers, "
-                         "{} heads, {} kv heads, vocab {}, seq_len {}, {} classifier) implies {}",
-                         file_size, h.version, h.dim, h.hidden_dim, h.n_layers, h.n_heads,
-                         h.n_kv_heads, h.vocab_size, h.seq_len,
-                         h.shared_classifier ? "shared" : "separate", h.expected_size);
-    e.hint = file_size < h.expected_size ? "the file is incomplete: copy or export it again"
-                                         : "the file is not a llama2.c checkpoint of this layout";
-    return e;
+    return make_error(file_size < h.expected_size ? ErrorCode::Truncated : ErrorCode::Corrupt,
+                      "file has {} bytes, the llama2.c v{} header (dim {}, hidden {}, {} layers, "
+                      "{} heads, {} kv heads, vocab {}, seq_len {}, {} classifier) implies {}",
+                      file_size, h.version, h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads,
+                      h.vocab_size, h.seq_len, h.shared_classifier ? "shared" : "separate", h.expected_size)
+        .with_hint(file_size < h.expected_size ? "the file is incomplete: copy or export it again"
+                                               : "the file is not a llama2.c checkpoint of this layout");
   }
   return h;
 }
@@ -217,17 +215,17 @@ TensorDataPtr q8_data(io::MappedFilePtr file, uint64_t q_off, uint64_t s_off, ui
   return make_fn_data(
       [file, q_off, s_off, n, gs](uint64_t offset, std::span<std::byte> dst) -> Status {
         const auto bytes = file->bytes();
-        return transforms::detail::read_elementwise(offset, dst, 4, n,
-            [&](uint64_t first, uint64_t count, std::byte* out) -> Status {
-              for (uint64_t i = first; i < first + count; ++i) {
-                const auto q = int8_t(bytes[q_off + i]);
-                float scale;
-                std::memcpy(&scale, bytes.data() + s_off + 4 * (i / gs), 4);
-                const float w = float(q) * scale;
-                std::memcpy(out + 4 * (i - first), &w, 4);
-              }
-              return {};
-            });
+        return transforms::read_elementwise(offset, dst, 4, n,
+                                            [&](uint64_t first, uint64_t count, std::byte* out) -> Status {
+                                              for (uint64_t i = first; i < first + count; ++i) {
+                                                const auto q = int8_t(bytes[q_off + i]);
+                                                float scale;
+                                                std::memcpy(&scale, bytes.data() + s_off + 4 * (i / gs), 4);
+                                                const float w = float(q) * scale;
+                                                std::memcpy(out + 4 * (i - first), &w, 4);
+                                              }
+                                              return {};
+                                            });
       },
       4);
 }

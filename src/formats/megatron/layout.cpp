@@ -134,11 +134,11 @@ Result<std::optional<LocalName>> parse_megatron_key(std::string_view key, Naming
         return R{LocalName{r.part, layer}};
       }
   }
-  Error e = make_error(ErrorCode::Unsupported, "unknown Megatron state-dict key");
-  e.tensor = std::string(key);
-  e.hint = "only dense GPT (Llama-like) models without linear biases are supported (no MoE, no learned "
-           "positions)";
-  return e;
+  return make_error(ErrorCode::Unsupported, "unknown Megatron state-dict key")
+      .with_tensor(std::string(key))
+      .with_hint(
+          "only dense GPT (Llama-like) models without linear biases are supported (no MoE, no learned "
+          "positions)");
 }
 
 namespace {

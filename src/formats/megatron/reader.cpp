@@ -36,13 +36,13 @@ Status reject_distributed(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const auto name = e.path().filename().string();
     if (name.ends_with(".distcp")) {
-      Error err = make_error(ErrorCode::Unsupported,
-                             "this is a Megatron distributed checkpoint (torch_dist, '{}'), which is not read",
-                             name);
-      err.path = dir.string();
-      err.hint = "convert it to the torch format first with Megatron's `--ckpt-convert-format torch` "
-                 "(or `--ckpt-format torch` when saving)";
-      return err;
+      return make_error(ErrorCode::Unsupported,
+                        "this is a Megatron distributed checkpoint (torch_dist, '{}'), which is not read",
+                        name)
+          .with_path(dir.string())
+          .with_hint(
+              "convert it to the torch format first with Megatron's `--ckpt-convert-format torch` "
+              "(or `--ckpt-format torch` when saving)");
     }
   }
   return {};

@@ -29,15 +29,13 @@ inline float round_even(float x) {
 
 Status check_params(int bits, int group_size) {
   if (!contains(kSupportedBits, bits)) {
-    Error e = make_error(ErrorCode::InvalidArgument, "MLX affine quantization does not support {} bits", bits);
-    e.hint = "use bits 2, 3, 4, 5, 6 or 8 (e.g. --quant 4bit or --quant-config '{\"bits\": 4}')";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "MLX affine quantization does not support {} bits", bits)
+        .with_hint("use bits 2, 3, 4, 5, 6 or 8 (e.g. --quant 4bit or --quant-config '{\"bits\": 4}')");
   }
   if (!contains(kSupportedGroups, group_size)) {
-    Error e = make_error(ErrorCode::InvalidArgument, "MLX affine quantization does not support group size {}",
-                         group_size);
-    e.hint = "use group_size 32, 64 or 128 (e.g. --quant-config '{\"group_size\": 64}')";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "MLX affine quantization does not support group size {}",
+                      group_size)
+        .with_hint("use group_size 32, 64 or 128 (e.g. --quant-config '{\"group_size\": 64}')");
   }
   return {};
 }

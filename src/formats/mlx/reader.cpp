@@ -12,7 +12,7 @@
 
 #include "formats/mlx/affine.h"
 #include "formats/mlx/mlx.h"
-#include "formats/mlx/rows.h"
+#include "transforms/rows.h"
 #include "formats/safetensors/safetensors.h"
 #include "io/mapped_file.h"
 #include "io/probe.h"
@@ -49,9 +49,8 @@ const ojson* quant_object(const ojson& cfg) {
 
 Result<Params> params_from(const ojson& o, Params base, const std::string& what) {
   if (auto it = o.find("mode"); it != o.end() && (!it->is_string() || it->get<std::string>() != "affine")) {
-    Error e = make_error(ErrorCode::Unsupported, "{}: quantization mode {} is not supported", what, it->dump());
-    e.hint = "only affine MLX quantization can be read";
-    return e;
+    return make_error(ErrorCode::Unsupported, "{}: quantization mode {} is not supported", what, it->dump())
+        .with_hint("only affine MLX quantization can be read");
   }
   for (const char* k : {"bits", "group_size"}) {
     auto it = o.find(k);
@@ -130,29 +129,33 @@ TensorEntry dequantized_entry(const TensorEntry& w, const TensorEntry& s, const 
   const int64_t words = w.shape.back(), groups = in / p.group_size;
   const uint64_t out_row = uint64_t(in) * dtype_size(out);
   const uint64_t w_row = uint64_t(words) * 4, s_row = uint64_t(groups) * dtype_size(out);
-  e.data = make_rows_data(rows, out_row, [w, s, b, p, in, words, groups, w_row, s_row, out_row, out](
-                                             int64_t r0, int64_t n, std::byte* dst) -> Status {
-    std::vector<std::byte> wb, sb, bb;
-    Status st;
-    const std::byte* wp = bytes_of(w, uint64_t(r0) * w_row, uint64_t(n) * w_row, wb, st);
-    MC_CHECK(std::move(st));
-    const std::byte* sp = bytes_of(s, uint64_t(r0) * s_row, uint64_t(n) * s_row, sb, st);
-    MC_CHECK(std::move(st));
-    const std::byte* bp = bytes_of(b, uint64_t(r0) * s_row, uint64_t(n) * s_row, bb, st);
-    MC_CHECK(std::move(st));
-    std::vector<uint32_t> packed(static_cast<size_t>(words));
-    std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups)), row(static_cast<size_t>(in));
-    std::vector<uint8_t> scratch(static_cast<size_t>(in));
-    for (int64_t r = 0; r < n; ++r) {
-      std::memcpy(packed.data(), wp + uint64_t(r) * w_row, w_row);
-      to_f32(out, sp + uint64_t(r) * s_row, sc.data(), sc.size());
-      to_f32(out, bp + uint64_t(r) * s_row, bi.data(), bi.size());
-      dequantize_row(packed.data(), sc.data(), bi.data(), in, p.bits, p.group_size, row.data(), scratch.data());
-      from_f32(row.data(), out, dst + uint64_t(r) * out_row, row.size());
-    }
-    w.data->release(uint64_t(r0) * w_row, uint64_t(n) * w_row);
-    return {};
-  });
+  e.data = transforms::make_rows_data(
+      rows, out_row,
+      [w, s, b, p, in, words, groups, w_row, s_row, out_row, out](int64_t r0, int64_t n,
+                                                                  std::byte* dst) -> Status {
+        std::vector<std::byte> wb, sb, bb;
+        Status st;
+        const std::byte* wp = bytes_of(w, uint64_t(r0) * w_row, uint64_t(n) * w_row, wb, st);
+        MC_CHECK(std::move(st));
+        const std::byte* sp = bytes_of(s, uint64_t(r0) * s_row, uint64_t(n) * s_row, sb, st);
+        MC_CHECK(std::move(st));
+        const std::byte* bp = bytes_of(b, uint64_t(r0) * s_row, uint64_t(n) * s_row, bb, st);
+        MC_CHECK(std::move(st));
+        std::vector<uint32_t> packed(static_cast<size_t>(words));
+        std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups)),
+            row(static_cast<size_t>(in));
+        std::vector<uint8_t> scratch(static_cast<size_t>(in));
+        for (int64_t r = 0; r < n; ++r) {
+          std::memcpy(packed.data(), wp + uint64_t(r) * w_row, w_row);
+          to_f32(out, sp + uint64_t(r) * s_row, sc.data(), sc.size());
+          to_f32(out, bp + uint64_t(r) * s_row, bi.data(), bi.size());
+          dequantize_row(packed.data(), sc.data(), bi.data(), in, p.bits, p.group_size, row.data(),
+                         scratch.data());
+          from_f32(row.data(), out, dst + uint64_t(r) * out_row, row.size());
+        }
+        w.data->release(uint64_t(r0) * w_row, uint64_t(n) * w_row);
+        return {};
+      });
   return e;
 }
 
@@ -161,10 +164,9 @@ Result<ojson> read_config(const fs::path& dir, std::string* text) {
   *text = MC_TRY(io::read_text_file(p.string(), kMaxConfigBytes));
   ojson cfg = ojson::parse(*text, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) {
-    Error e = make_error(ErrorCode::Corrupt, "config.json is not a JSON object");
-    e.path = p.string();
-    e.hint = "fix or re-download config.json";
-    return e;
+    return make_error(ErrorCode::Corrupt, "config.json is not a JSON object")
+        .with_path(p.string())
+        .with_hint("fix or re-download config.json");
   }
   return cfg;
 }
@@ -187,10 +189,9 @@ Result<Loaded> load(const fs::path& dir) {
 
 Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
   if (!io::is_dir(path)) {
-    Error e = make_error(ErrorCode::InvalidArgument, "an MLX model is a directory");
-    e.path = path.string();
-    e.hint = "point at the folder holding config.json and model*.safetensors";
-    return e;
+    return make_error(ErrorCode::InvalidArgument, "an MLX model is a directory")
+        .with_path(path.string())
+        .with_hint("point at the folder holding config.json and model*.safetensors");
   }
   Model m;
   m.source_format = "mlx";
@@ -210,18 +211,18 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
     const auto* w = st.find(prefix + ".weight");
     const auto* b = st.find(prefix + ".biases");
     if (!w || !b) {
-      Error e = make_error(ErrorCode::NotFound, "'{}' has scales but no {}", prefix, w ? "biases" : "packed weight");
-      e.path = path.string();
-      e.tensor = t.name;
-      e.hint = "the directory is incomplete: a quantized module needs weight, scales and biases";
-      return e;
+      return make_error(ErrorCode::NotFound, "'{}' has scales but no {}", prefix,
+                        w ? "biases" : "packed weight")
+          .with_path(path.string())
+          .with_tensor(t.name)
+          .with_hint("the directory is incomplete: a quantized module needs weight, scales and biases");
     }
     const Params p = MC_TRY(params_for(q, prefix));
     if (!p.quantized) {
-      Error e = make_error(ErrorCode::Mismatch, "config.json says '{}' is not quantized, but it has scales", prefix);
-      e.path = path.string();
-      e.tensor = t.name;
-      return e;
+      return make_error(ErrorCode::Mismatch, "config.json says '{}' is not quantized, but it has scales",
+                        prefix)
+          .with_path(path.string())
+          .with_tensor(t.name);
     }
     const int64_t in = MC_TRY(check_module(*w, t, *b, p));
     (void)in;
@@ -242,11 +243,10 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
         continue;
       }
       if (t.dtype == DType::U32) {
-        Error e = make_error(ErrorCode::NotFound, "'{}' is a packed uint32 weight without scales/biases", t.name);
-        e.path = path.string();
-        e.tensor = t.name;
-        e.hint = "the directory is incomplete or not an MLX model";
-        return e;
+        return make_error(ErrorCode::NotFound, "'{}' is a packed uint32 weight without scales/biases", t.name)
+            .with_path(path.string())
+            .with_tensor(t.name)
+            .with_hint("the directory is incomplete or not an MLX model");
       }
     }
     m.tensors.put(t);
@@ -304,18 +304,18 @@ formats::ValidationReport validate_dir(const fs::path& path) {
       const auto* s = st.find(prefix + ".scales");
       const auto* b = st.find(prefix + ".biases");
       if (!s || !b) {
-        Error e = make_error(ErrorCode::NotFound, "packed weight without {}", s ? "biases" : "scales");
-        e.path = path.string();
-        e.tensor = t.name;
-        r.errors.push_back(e);
+        r.errors.push_back(
+            make_error(ErrorCode::NotFound, "packed weight without {}", s ? "biases" : "scales")
+                .with_path(path.string())
+                .with_tensor(t.name));
         continue;
       }
       if (!q) {
-        Error e = make_error(ErrorCode::Mismatch, "quantized tensors but config.json has no \"quantization\"");
-        e.path = (path / "config.json").string();
-        e.tensor = t.name;
-        e.hint = R"(add "quantization": {"group_size": G, "bits": B} to config.json)";
-        r.errors.push_back(e);
+        r.errors.push_back(
+            make_error(ErrorCode::Mismatch, "quantized tensors but config.json has no \"quantization\"")
+                .with_path((path / "config.json").string())
+                .with_tensor(t.name)
+                .with_hint(R"(add "quantization": {"group_size": G, "bits": B} to config.json)"));
         continue;
       }
       auto p = params_for(q, prefix);
@@ -326,10 +326,9 @@ formats::ValidationReport validate_dir(const fs::path& path) {
       if (auto in = check_module(t, *s, *b, *p); !in) r.errors.push_back(std::move(in).error().with_path(path.string()));
       ++n_quant;
     } else if (t.name.ends_with(".scales") && !st.contains(t.name.substr(0, t.name.size() - 7) + ".weight")) {
-      Error e = make_error(ErrorCode::NotFound, "scales without a packed weight");
-      e.path = path.string();
-      e.tensor = t.name;
-      r.errors.push_back(e);
+      r.errors.push_back(make_error(ErrorCode::NotFound, "scales without a packed weight")
+                             .with_path(path.string())
+                             .with_tensor(t.name));
     }
   }
   r.info["quantized_tensors"] = n_quant;

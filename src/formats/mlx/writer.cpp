@@ -21,7 +21,8 @@
 #include "arch/config.h"
 #include "formats/mlx/affine.h"
 #include "formats/mlx/mlx.h"
-#include "formats/mlx/rows.h"
+#include "formats/mlx/module_quant.h"
+#include "transforms/rows.h"
 #include "formats/safetensors/safetensors.h"
 #include "io/output.h"
 
@@ -62,79 +63,26 @@ DType float_dtype_for(DType src, std::optional<DType> target) {
   return is_quantized(src) ? DType::F16 : DType::F32;
 }
 
-Shape with_last(Shape s, int64_t last) {
-  s.back() = last;
-  return s;
-}
-
 // A float tensor converted to `to`, row by row.
 TensorEntry cast_entry(const TensorEntry& e, DType to) {
-  auto reader = std::make_shared<RowReader>(e, std::nullopt);
+  auto reader = std::make_shared<transforms::F32Rows>(e, std::nullopt);
   const int64_t cols = reader->cols();
   const uint64_t row_bytes = uint64_t(cols) * dtype_size(to);
   TensorEntry out{e.name, to, e.shape, nullptr};
-  out.data = make_rows_data(reader->rows(), row_bytes, [reader, cols, to, row_bytes](int64_t r0, int64_t n, std::byte* dst) -> Status {
-    const int64_t batch = std::max<int64_t>(1, kBatchElems / std::max<int64_t>(cols, 1));
-    std::vector<float> buf;
-    for (int64_t b = 0; b < n; b += batch) {
-      const int64_t k = std::min(batch, n - b);
-      buf.resize(size_t(k * cols));
-      MC_CHECK(reader->read(r0 + b, k, buf.data()));
-      from_f32(buf.data(), to, dst + uint64_t(b) * row_bytes, buf.size());
-    }
-    return {};
-  });
-  return out;
-}
-
-// weight (packed uint32), scales and biases of one quantized module.
-std::array<TensorEntry, 3> quantized_entries(const TensorEntry& e, DType fdt, int bits, int group) {
-  const std::string prefix = e.name.substr(0, e.name.size() - std::string_view(".weight").size());
-  auto reader = std::make_shared<RowReader>(e, fdt);
-  const int64_t cols = reader->cols(), rows = reader->rows();
-  const int64_t words = packed_words(cols, bits), groups = cols / group;
-  const int64_t batch = std::max<int64_t>(1, kBatchElems / std::max<int64_t>(cols, 1));
-
-  TensorEntry w{prefix + ".weight", DType::U32, with_last(e.shape, words), nullptr};
-  const uint64_t w_row = uint64_t(words) * 4;
-  w.data = make_rows_data(rows, w_row, [=](int64_t r0, int64_t n, std::byte* dst) -> Status {
-    std::vector<float> buf, sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups));
-    std::vector<uint8_t> scratch(static_cast<size_t>(cols));
-    std::vector<uint32_t> packed(static_cast<size_t>(words));
-    for (int64_t b = 0; b < n; b += batch) {
-      const int64_t k = std::min(batch, n - b);
-      buf.resize(size_t(k * cols));
-      MC_CHECK(reader->read(r0 + b, k, buf.data()));
-      for (int64_t r = 0; r < k; ++r) {
-        quantize_row(buf.data() + r * cols, cols, bits, group, packed.data(), sc.data(), bi.data(), scratch.data());
-        std::memcpy(dst + uint64_t(b + r) * w_row, packed.data(), w_row);
-      }
-    }
-    return {};
-  });
-
-  const uint64_t s_row = uint64_t(groups) * dtype_size(fdt);
-  auto params = [=](bool want_scales) {
-    return [=](int64_t r0, int64_t n, std::byte* dst) -> Status {
-      std::vector<float> buf, out(static_cast<size_t>(groups));
-      for (int64_t b = 0; b < n; b += batch) {
-        const int64_t k = std::min(batch, n - b);
-        buf.resize(size_t(k * cols));
-        MC_CHECK(reader->read(r0 + b, k, buf.data()));
-        for (int64_t r = 0; r < k; ++r) {
-          for (int64_t g = 0; g < groups; ++g) {
-            const GroupParams p = group_params(buf.data() + r * cols + g * group, group, bits);
-            out[size_t(g)] = want_scales ? p.scale : p.bias;
-          }
-          from_f32(out.data(), fdt, dst + uint64_t(b + r) * s_row, out.size());
+  out.data = transforms::make_rows_data(
+      reader->rows(), row_bytes,
+      [reader, cols, to, row_bytes](int64_t r0, int64_t n, std::byte* dst) -> Status {
+        const int64_t batch = std::max<int64_t>(1, transforms::kBatchElems / std::max<int64_t>(cols, 1));
+        std::vector<float> buf;
+        for (int64_t b = 0; b < n; b += batch) {
+          const int64_t k = std::min(batch, n - b);
+          buf.resize(size_t(k * cols));
+          MC_CHECK(reader->read(r0 + b, k, buf.data()));
+          from_f32(buf.data(), to, dst + uint64_t(b) * row_bytes, buf.size());
         }
-      }
-      return {};
-    };
-  };
-  TensorEntry s{prefix + ".scales", fdt, with_last(e.shape, groups), make_rows_data(rows, s_row, params(true))};
-  TensorEntry bz{prefix + ".biases", fdt, with_last(e.shape, groups), make_rows_data(rows, s_row, params(false))};
-  return {std::move(w), std::move(s), std::move(bz)};
+        return {};
+      });
+  return out;
 }
 
 // config.json as mlx_lm.utils.save_config writes it.
@@ -246,6 +194,7 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
   const auto target = MC_TRY(target_dtype(m, opt));
 
   TensorStore store;
+  auto budget = std::make_shared<ParamBudget>(kDefaultParamBudget);
   uint64_t params = 0;
   size_t n_quant = 0, n_float = 0;
   std::optional<DType> scale_dtype;
@@ -260,7 +209,7 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
     const DType fdt = float_dtype_for(e.dtype, target);
     if (q && e.shape.size() >= 2 && e.name.ends_with(".weight") && e.shape.back() > 0 &&
         e.shape.back() % q->group_size == 0) {
-      for (auto& t : quantized_entries(e, fdt, q->bits, q->group_size)) store.put(std::move(t));
+      for (auto& t : quantized_module(e, fdt, q->bits, q->group_size, budget)) store.put(std::move(t));
       if (!scale_dtype) scale_dtype = fdt;
       ++n_quant;
       continue;

@@ -162,27 +162,24 @@ std::vector<fs::path> find_weight_files(const fs::path& path) {
 Result<StSet> open_path(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    Error e = make_error(ErrorCode::NotFound, "no such file or directory");
-    e.path = path.string();
-    return e;
+    return make_error(ErrorCode::NotFound, "no such file or directory").with_path(path.string());
   }
   const auto files = find_weight_files(path);
   if (files.empty()) {
-    Error e = make_error(ErrorCode::NotFound, "no .safetensors weights found");
-    e.path = path.string();
-    e.hint = "expected model.safetensors, model.safetensors.index.json + shards, or one "
-             "*.safetensors file";
-    return e;
+    return make_error(ErrorCode::NotFound, "no .safetensors weights found")
+        .with_path(path.string())
+        .with_hint(
+            "expected model.safetensors, model.safetensors.index.json + shards, or one "
+            "*.safetensors file");
   }
   if (files.size() > 1) {
     std::string names;
     for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.filename().string();
-    Error e = make_error(ErrorCode::InvalidArgument,
-                         "{} .safetensors files ({}) and no {}: cannot tell how they combine",
-                         files.size(), names, kIndexName);
-    e.path = path.string();
-    e.hint = "pass one of the files, or add the shard index";
-    return e;
+    return make_error(ErrorCode::InvalidArgument,
+                      "{} .safetensors files ({}) and no {}: cannot tell how they combine", files.size(),
+                      names, kIndexName)
+        .with_path(path.string())
+        .with_hint("pass one of the files, or add the shard index");
   }
   if (files[0].filename() == kIndexName) return open_index(files[0]);
   auto f = MC_TRY(open_file(files[0]));

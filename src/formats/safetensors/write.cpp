@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/safetensors/safetensors.h"
+#include "io/shards.h"
 #include "io/output.h"
 #include "io/stream_writer.h"
 
@@ -120,25 +121,9 @@ std::vector<size_t> reference_order(const TensorStore& store, std::span<const si
 }
 
 std::vector<std::vector<size_t>> split_shards(const TensorStore& store, uint64_t max_shard_bytes) {
-  std::vector<std::vector<size_t>> shards;
-  std::vector<size_t> current;
-  uint64_t current_bytes = 0;
-  for (size_t i = 0; i < store.size(); ++i) {
-    const uint64_t n = store[i].nbytes();
-    if (n > max_shard_bytes) {
-      shards.push_back({i});
-      continue;
-    }
-    if (current_bytes + n > max_shard_bytes) {
-      shards.push_back(std::move(current));
-      current.clear();
-      current_bytes = 0;
-    }
-    current.push_back(i);
-    current_bytes += n;
-  }
-  if (!current.empty()) shards.push_back(std::move(current));
-  return shards;
+  std::vector<uint64_t> sizes;
+  for (const auto& t : store) sizes.push_back(t.nbytes());
+  return io::plan_shards(sizes, max_shard_bytes);
 }
 
 Result<WritePlan> plan_write(const TensorStore& store, const WriteOpts& opt) {
@@ -204,9 +189,7 @@ Result<std::vector<std::string>> write(const TensorStore& store, const fs::path&
   const fs::path dir = opt.single_file ? out.parent_path() : out;
   if (!dir.empty()) fs::create_directories(dir, ec);
   if (ec) {
-    Error e = make_error(ErrorCode::Io, "cannot create directory: {}", ec.message());
-    e.path = dir.string();
-    return e;
+    return make_error(ErrorCode::Io, "cannot create directory: {}", ec.message()).with_path(dir.string());
   }
   std::vector<io::OutFile> files;
   std::vector<std::string> names;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/torch/torch_io.h"
+#include "io/shards.h"
 #include "formats/torch/zip.h"
 #include "io/output.h"
 #include "io/stream_writer.h"
@@ -157,24 +158,10 @@ Status write_torch_file(const TensorStore& tensors, const fs::path& path, const 
 }
 
 std::vector<std::vector<size_t>> plan_shards(const TensorStore& tensors, uint64_t max_shard_bytes) {
-  std::vector<std::vector<size_t>> shards;
-  std::vector<size_t> cur;
-  uint64_t cur_size = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const uint64_t sz = tensors[i].nbytes();
-    if (sz > max_shard_bytes) {  // huggingface_hub: an oversized tensor gets a shard of its own
-      shards.push_back({i});
-      continue;
-    }
-    if (!cur.empty() && cur_size + sz > max_shard_bytes) {
-      shards.push_back(std::move(cur));
-      cur.clear();
-      cur_size = 0;
-    }
-    cur.push_back(i);
-    cur_size += sz;
-  }
-  if (!cur.empty() || shards.empty()) shards.push_back(std::move(cur));
+  std::vector<uint64_t> sizes;
+  for (const auto& t : tensors) sizes.push_back(t.nbytes());
+  auto shards = io::plan_shards(sizes, max_shard_bytes);
+  if (shards.empty()) shards.emplace_back();  // an empty state dict is still one file
   return shards;
 }
 
