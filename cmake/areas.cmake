@@ -22,7 +22,7 @@ mc_area(graph DIRS src/graph DEPS mc_core mc_arch mc_quant openblas)
 mc_area(gguf DIRS src/formats/gguf DEPS mc_engine mc_quant mc_arch mc_tokenizer mc_transforms)
 mc_area(hf DIRS src/formats/hf DEPS mc_engine mc_arch mc_safetensors mc_torch)
 mc_area(llama2c DIRS src/formats/llama2c DEPS mc_engine mc_arch mc_transforms)
-mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant)
+mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant mc_transforms)
 mc_area(megatron DIRS src/formats/megatron DEPS mc_engine mc_arch mc_torch mc_safetensors)
 # The registry of engines (converter/registry.cpp), the pipeline, check; then the public API.
 mc_area(converter DIRS src/converter
