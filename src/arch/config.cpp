@@ -1,5 +1,7 @@
 #include "arch/config.h"
 
+#include <cstdio>
+
 #include <fmt/format.h>
 
 namespace mc::arch {
@@ -20,6 +22,39 @@ std::optional<T> get_opt(const ojson& j, const char* key) {
 Error field_error(const char* key, std::string_view what) {
   return make_error(ErrorCode::Corrupt, "config.json: '{}' {}", key, what)
       .with_hint("fix config.json or pass --model-type");
+}
+
+// transformers_version "4.38.0.dev0" -> (4, 38); nullopt when absent or unreadable.
+std::optional<std::pair<int, int>> transformers_version(const ojson& j) {
+  auto v = get_opt<std::string>(j, "transformers_version");
+  if (!v) return std::nullopt;
+  int major = 0, minor = 0;
+  if (std::sscanf(v->c_str(), "%d.%d", &major, &minor) != 2) return std::nullopt;
+  return std::pair{major, minor};
+}
+
+bool same_activation(const std::string& a, const std::string& b) {
+  auto tanh_like = [](const std::string& s) {
+    return s == "gelu_pytorch_tanh" || s == "gelu_new" || s == "gelu_fast";
+  };
+  return a == b || (tanh_like(a) && tanh_like(b));
+}
+
+// Gemma's activation (formats.md; transformers PR 29402): 4.38-4.47 read `hidden_activation`
+// (absent or null: tanh GELU) and ignored `hidden_act`; 4.48 on read `hidden_act`. The
+// config's own transformers_version picks the era; two explicit keys that disagree are refused.
+Result<std::string> gemma_activation(const ojson& j) {
+  const auto ha = get_opt<std::string>(j, "hidden_activation");
+  const auto act = get_opt<std::string>(j, "hidden_act");
+  if (ha && act && !same_activation(*ha, *act))
+    return make_error(ErrorCode::Mismatch, "config.json: 'hidden_activation' is \"{}\" but 'hidden_act' is \"{}\"",
+                      *ha, *act)
+        .with_hint("transformers versions disagree on which key Gemma reads; make both name the same "
+                   "activation (Gemma was trained with gelu_pytorch_tanh)");
+  const auto v = transformers_version(j);
+  const bool old_era = v && (v->first < 4 || (v->first == 4 && v->second < 48));
+  if (old_era) return ha.value_or("gelu_pytorch_tanh");
+  return act ? *act : ha.value_or("gelu_pytorch_tanh");
 }
 
 Result<int64_t> require_int(const ojson& j, const char* key) {
@@ -75,12 +110,18 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
   c.num_layers = MC_TRY(require_int(j, "num_hidden_layers"));
   c.num_heads = MC_TRY(require_int(j, "num_attention_heads"));
   c.num_kv_heads = get_opt<int64_t>(j, "num_key_value_heads").value_or(c.num_heads);
-  c.head_dim = get_opt<int64_t>(j, "head_dim").value_or(c.hidden_size / c.num_heads);
+  c.head_dim = get_opt<int64_t>(j, "head_dim").value_or(row->default_head_dim > 0 ? row->default_head_dim
+                                                                                 : c.hidden_size / c.num_heads);
+  if (c.head_dim <= 0) return field_error("head_dim", "must be positive");
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     return field_error("num_key_value_heads", "must divide num_attention_heads");
   c.max_position = get_opt<int64_t>(j, "max_position_embeddings").value_or(2048);
-  c.norm_eps = get_opt<double>(j, "rms_norm_eps").value_or(1e-6);
-  c.hidden_act = get_opt<std::string>(j, "hidden_act").value_or("silu");
+  c.norm_eps = get_opt<double>(j, "rms_norm_eps").value_or(row->default_norm_eps);
+  if (row->activation == ActivationKey::GemmaEra) c.hidden_act = MC_TRY(gemma_activation(j));
+  else c.hidden_act = get_opt<std::string>(j, "hidden_act").value_or("silu");
+  if (auto p = get_opt<double>(j, "partial_rotary_factor"); p && *p != 1.0)
+    return make_error(ErrorCode::Unsupported, "config.json: partial_rotary_factor {} (RoPE on part of each head) is not supported", *p)
+        .with_hint("only models whose RoPE covers the whole head convert today");
   c.rope_theta = get_opt<double>(j, "rope_theta").value_or(10000.0);
   if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object()) c.rope_scaling = *rs;
   // transformers v5: rope_parameters {rope_type, rope_theta, ...}
@@ -88,6 +129,15 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
     if (auto t = rp->find("rope_theta"); t != rp->end() && t->is_number()) c.rope_theta = t->get<double>();
     auto type = rp->find("rope_type");
     if (type != rp->end() && type->is_string() && type->get<std::string>() != "default") c.rope_scaling = *rp;
+  }
+  // Phi-3 keeps the original context of its longrope scaling at the top level of config.json;
+  // transformers reads it from there when rope_scaling does not say.
+  c.original_max_position = get_opt<int64_t>(j, "original_max_position_embeddings");
+  if (c.rope_scaling.is_object()) {
+    if (auto o = c.rope_scaling.find("original_max_position_embeddings"); o != c.rope_scaling.end() && o->is_number_integer())
+      c.original_max_position = o->get<int64_t>();
+    else if (c.original_max_position)
+      c.rope_scaling["original_max_position_embeddings"] = *c.original_max_position;
   }
   c.tie_word_embeddings = get_opt<bool>(j, "tie_word_embeddings").value_or(row->tie_by_default);
   c.mlp_bias = get_opt<bool>(j, "mlp_bias").value_or(false);
@@ -126,16 +176,19 @@ ojson to_hf_config(const ArchConfig& c) {
     j["tie_word_embeddings"] = c.tie_word_embeddings;
   } else {
     j["hidden_act"] = c.hidden_act;
+    if (row && row->activation == ActivationKey::GemmaEra) j["hidden_activation"] = c.hidden_act;
     j["hidden_size"] = c.hidden_size;
     j["intermediate_size"] = c.intermediate_size;
     j["max_position_embeddings"] = c.max_position;
     j["num_attention_heads"] = c.num_heads;
     j["num_hidden_layers"] = c.num_layers;
     j["num_key_value_heads"] = c.num_kv_heads;
-    if (c.head_dim != c.hidden_size / c.num_heads) j["head_dim"] = c.head_dim;
+    if (c.head_dim != c.hidden_size / c.num_heads || (row && row->default_head_dim > 0)) j["head_dim"] = c.head_dim;
     j["rms_norm_eps"] = c.norm_eps;
     j["rope_theta"] = c.rope_theta;
     j["rope_scaling"] = c.rope_scaling;
+    if (row && row->gguf_rope_factors == GgufRopeFactors::LongShort && c.original_max_position)
+      j["original_max_position_embeddings"] = *c.original_max_position;
     j["tie_word_embeddings"] = c.tie_word_embeddings;
     if (row && row->bias_keys) {
       j["attention_bias"] = c.qkv_bias;

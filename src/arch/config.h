@@ -25,6 +25,9 @@ struct ArchConfig {
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;          // hidden/heads unless config says otherwise
   int64_t max_position = 0;
+  // The context a RoPE scaling stretches (`original_max_position_embeddings`, at the top level of
+  // Phi-3 configs or inside rope_scaling); nullopt when the config does not say.
+  std::optional<int64_t> original_max_position;
   double norm_eps = 1e-6;        // rms_norm_eps or layer_norm_epsilon
   double rope_theta = 10000.0;
   ojson rope_scaling;            // null or the dict as given

@@ -40,6 +40,29 @@ constexpr NamePair kGpt2Global[] = {
     {"ln_f", "output_norm"},
 };
 
+constexpr NamePair kQwen3Layer[] = {
+    {"input_layernorm", "attn_norm"},
+    {"self_attn.q_proj", "attn_q"},
+    {"self_attn.k_proj", "attn_k"},
+    {"self_attn.v_proj", "attn_v"},
+    {"self_attn.q_norm", "attn_q_norm"},
+    {"self_attn.k_norm", "attn_k_norm"},
+    {"self_attn.o_proj", "attn_output"},
+    {"post_attention_layernorm", "ffn_norm"},
+    {"mlp.gate_proj", "ffn_gate"},
+    {"mlp.up_proj", "ffn_up"},
+    {"mlp.down_proj", "ffn_down"},
+};
+// llama.cpp keeps Phi-3's fused projections fused: attn_qkv, and ffn_up holding [gate; up].
+constexpr NamePair kPhi3Layer[] = {
+    {"input_layernorm", "attn_norm"},
+    {"self_attn.qkv_proj", "attn_qkv"},
+    {"self_attn.o_proj", "attn_output"},
+    {"post_attention_layernorm", "ffn_norm"},
+    {"mlp.gate_up_proj", "ffn_up"},
+    {"mlp.down_proj", "ffn_down"},
+};
+
 constexpr std::string_view kRotaryBuffers[] = {".rotary_emb.inv_freq"};
 constexpr std::string_view kGpt2Dropped[] = {"lm_head.weight", ".attn.bias", ".attn.masked_bias"};
 
@@ -126,6 +149,64 @@ constexpr FamilyInfo kFamilies[] = {
         .gguf_output_copy = true,
         // mlx-lm's gpt2 class renames and transposes the Conv1D weights; Megatron's GPT has no
         // learned positions with LayerNorm biases in our mapping.
+    },
+    {
+        .family = Family::Qwen3,
+        .model_type = "qwen3",
+        .hf_architecture = "Qwen3ForCausalLM",
+        .decoder = Decoder::LlamaLike,
+        .hf_prefix = "",
+        .hf_layer_prefix = "model.layers.",
+        .layer_names = kQwen3Layer,
+        .global_names = kLlamaGlobal,
+        .hf_dropped = kRotaryBuffers,
+        .bias_keys = true,  // Qwen3Config has attention_bias (false by default)
+        .sliding = SlidingWindow::Flagged,
+        .default_head_dim = 128,  // Qwen3Config's default, not hidden/heads
+        .qk_norm = true,
+        .gguf_arch = "qwen3",  // NEOX RoPE: rows stay in HF order
+        .mlx = true,
+        // Megatron-Core expresses it (qk_layernorm), but our Megatron mapping has no q/k norms yet.
+    },
+    {
+        .family = Family::Phi3,
+        .model_type = "phi3",
+        .hf_architecture = "Phi3ForCausalLM",
+        .decoder = Decoder::LlamaLike,
+        .hf_prefix = "",
+        .hf_layer_prefix = "model.layers.",
+        .layer_names = kPhi3Layer,
+        .global_names = kLlamaGlobal,
+        .hf_dropped = kRotaryBuffers,
+        .sliding = SlidingWindow::Key,
+        .default_norm_eps = 1e-5,
+        .fused_qkv = true,
+        .fused_gate_up = true,
+        .gguf_arch = "phi3",  // NEOX RoPE
+        .gguf_rope_factors = GgufRopeFactors::LongShort,
+        .gguf_sliding_window_key = true,
+        .mlx = true,
+        // Megatron would need the fused [q; k; v] regrouped by query group: not mapped.
+    },
+    {
+        .family = Family::Gemma,
+        .model_type = "gemma",
+        .hf_architecture = "GemmaForCausalLM",
+        .decoder = Decoder::LlamaLike,
+        .hf_prefix = "",
+        .hf_layer_prefix = "model.layers.",
+        .layer_names = kLlamaLayer,
+        .global_names = kLlamaGlobal,
+        .hf_dropped = kRotaryBuffers,
+        .tie_by_default = true,
+        .bias_keys = true,  // GemmaConfig has attention_bias (false by default)
+        .default_head_dim = 256,  // GemmaConfig's default
+        .activation = ActivationKey::GemmaEra,
+        .norm_plus_one = true,
+        .embed_scale_sqrt = true,
+        .gguf_arch = "gemma",  // NEOX RoPE; norms stored as 1 + w (convert_hf_to_gguf)
+        .mlx = true,
+        // Megatron-Core's Gemma needs zero-centred norms and GeGLU: not mapped.
     },
 };
 static_assert(std::size(kFamilies) == kFamilyCount, "one row per Family");

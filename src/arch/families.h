@@ -16,13 +16,14 @@
 
 namespace mc::arch {
 
-enum class Family : uint8_t { Llama, Mistral, Qwen2, MiniCPM, GPT2, Unknown };
+enum class Family : uint8_t { Llama, Mistral, Qwen2, MiniCPM, GPT2, Qwen3, Phi3, Gemma, Unknown };
 inline constexpr size_t kFamilyCount = size_t(Family::Unknown);
 
 // The decoder a family's checkpoint follows: selects the HF parameter table, the config.json
 // dialect and the runtime's graph builder.
 enum class Decoder : uint8_t {
-  LlamaLike,  // pre-RMSNorm, RoPE, GQA attention, gated MLP; "model.layers.N." names
+  LlamaLike,  // pre-RMSNorm, RoPE, GQA attention, gated MLP; "model.layers.N." names (the
+              // variations are the row's flags: fused projections, q/k norms, Gemma's norms)
   GPT2,       // pre-LayerNorm, learned positions, fused qkv Conv1D ([in, out] weights)
 };
 
@@ -31,6 +32,20 @@ enum class SlidingWindow : uint8_t {
   None,
   Key,      // `sliding_window` set (mistral)
   Flagged,  // `use_sliding_window` true, from layer `max_window_layers` on (qwen2)
+};
+
+// Which config.json key names the MLP activation.
+enum class ActivationKey : uint8_t {
+  HiddenAct,  // `hidden_act` (GPT-2: `activation_function`)
+  // Gemma: transformers 4.38-4.47 read `hidden_activation` (absent/null = tanh GELU) and ignored
+  // `hidden_act`; 4.48+ read `hidden_act`. The config's transformers_version tells the era.
+  GemmaEra,
+};
+
+// How GGUF carries a RoPE scaling that has no key of its own.
+enum class GgufRopeFactors : uint8_t {
+  PerFrequency,  // llama: one `rope_freqs.weight` divisor per frequency (Llama 3 rules)
+  LongShort,     // phi3: `rope_factors_long/short.weight` + rope.scaling.attn_factor (longrope)
 };
 
 // One HF parameter stem (without ".weight"/".bias") and its GGUF stem.
@@ -61,6 +76,16 @@ struct FamilyInfo {
   bool mup = false;              // MiniCPM muP scales: scale_emb, scale_depth, dim_model_base
   bool bias_keys = false;        // the config class has attention_bias / mlp_bias (llama)
   SlidingWindow sliding = SlidingWindow::None;
+  int64_t default_head_dim = 0;  // the config class's head_dim when the key is absent (0: hidden/heads)
+  double default_norm_eps = 1e-6;  // rms_norm_eps when absent
+  ActivationKey activation = ActivationKey::HiddenAct;
+
+  // ---- decoder variations (LlamaLike) ----
+  bool fused_qkv = false;        // one `self_attn.qkv_proj` [q; k; v] (phi3)
+  bool fused_gate_up = false;    // one `mlp.gate_up_proj` [gate; up] (phi3)
+  bool qk_norm = false;          // per-head RMSNorm of q and k before RoPE (qwen3)
+  bool norm_plus_one = false;    // RMSNorm scales by (1 + weight) (gemma)
+  bool embed_scale_sqrt = false; // embeddings times sqrt(hidden_size), in the model dtype (gemma)
 
   // ---- GGUF (llama.cpp) ----
   std::string_view gguf_arch;    // general.architecture ("" = llama.cpp has no such arch)
@@ -69,6 +94,8 @@ struct FamilyInfo {
   // RoPE) instead of HF's rotate-half order (formats.md §2.9).
   bool rope_pair_rows = false;
   bool gguf_output_copy = false;  // llama.cpp's graph needs output.weight even when tied (a copy)
+  GgufRopeFactors gguf_rope_factors = GgufRopeFactors::PerFrequency;
+  bool gguf_sliding_window_key = false;  // {arch}.attention.sliding_window always written (phi3)
 
   // ---- other formats ----
   bool megatron = false;  // Megatron GPTModel expresses it (SwiGLU, RMSNorm, RoPE, query groups)

@@ -129,6 +129,52 @@ TEST(Families, ConfigDialectsRoundTrip) {
   }
 }
 
+TEST(Families, ClassDefaultsAreNotHiddenOverHeads) {
+  ojson j = {{"model_type", "qwen3"}, {"vocab_size", 32}, {"hidden_size", 64}, {"intermediate_size", 96},
+             {"num_hidden_layers", 2}, {"num_attention_heads", 4}};
+  EXPECT_EQ(from_hf_config(j)->head_dim, 128);  // Qwen3Config's default
+  j["model_type"] = "gemma";
+  EXPECT_EQ(from_hf_config(j)->head_dim, 256);  // GemmaConfig's default
+  EXPECT_TRUE(from_hf_config(j)->tie_word_embeddings);
+  j["model_type"] = "phi3";
+  EXPECT_EQ(from_hf_config(j)->head_dim, 16);
+  EXPECT_DOUBLE_EQ(from_hf_config(j)->norm_eps, 1e-5);
+  j["partial_rotary_factor"] = 0.75;
+  auto partial = from_hf_config(j);
+  ASSERT_FALSE(partial.ok());
+  EXPECT_EQ(partial.error().code, ErrorCode::Unsupported);
+}
+
+TEST(Families, GemmaActivationFollowsTheConfigsEra) {
+  ojson j = {{"model_type", "gemma"}, {"vocab_size", 32}, {"hidden_size", 64}, {"intermediate_size", 96},
+             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"head_dim", 16}};
+  // gemma-2b as released: hidden_act "gelu", no hidden_activation, 4.38: tanh GELU then.
+  j["hidden_act"] = "gelu";
+  j["transformers_version"] = "4.38.0.dev0";
+  EXPECT_EQ(from_hf_config(j)->hidden_act, "gelu_pytorch_tanh");
+  // The same keys from 4.48 on mean the exact GELU.
+  j["transformers_version"] = "4.48.1";
+  EXPECT_EQ(from_hf_config(j)->hidden_act, "gelu");
+  // The old era reads hidden_activation when it is set.
+  j["transformers_version"] = "4.42.0";
+  j["hidden_act"] = "gelu_pytorch_tanh";
+  j["hidden_activation"] = "gelu_pytorch_tanh";
+  EXPECT_EQ(from_hf_config(j)->hidden_act, "gelu_pytorch_tanh");
+  // Two keys naming different functions are refused, naming both.
+  j["hidden_act"] = "gelu";
+  auto bad = from_hf_config(j);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::Mismatch);
+  EXPECT_NE(bad.error().message.find("hidden_activation"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("hidden_act'"), std::string::npos);
+  // Written back, both keys agree.
+  j["hidden_act"] = "gelu_pytorch_tanh";
+  ojson w = to_hf_config(*from_hf_config(j));
+  EXPECT_EQ(w["hidden_act"], "gelu_pytorch_tanh");
+  EXPECT_EQ(w["hidden_activation"], "gelu_pytorch_tanh");
+  EXPECT_EQ(w["head_dim"], 16);
+}
+
 TEST(Families, NormParameters) {
   EXPECT_TRUE(is_norm_param("model.layers.3.input_layernorm.weight"));
   EXPECT_TRUE(is_norm_param("transformer.ln_f.bias"));

@@ -1,6 +1,7 @@
 // HF parameter tables per decoder (formats.md §11.1). Orders follow module registration:
 // LlamaDecoderLayer registers self_attn, mlp, input_layernorm, post_attention_layernorm;
-// GPT2Block ln_1, attn, ln_2, mlp.
+// Qwen3Attention q/k/v/o_proj then q_norm, k_norm; Phi3Attention o_proj before qkv_proj, Phi3MLP
+// gate_up_proj, down_proj; GPT2Block ln_1, attn, ln_2, mlp.
 #include <fmt/format.h>
 
 #include "arch/config.h"
@@ -14,6 +15,7 @@ void add(std::vector<ParamSpec>& out, std::string name, Shape shape) {
 }
 
 std::vector<ParamSpec> llama_like(const ArchConfig& c) {
+  const FamilyInfo& row = *c.info();
   std::vector<ParamSpec> out;
   const int64_t h = c.hidden_size, hd = c.head_dim, inter = c.intermediate_size;
   const int64_t q_out = c.num_heads * hd, kv_out = c.num_kv_heads * hd;
@@ -24,12 +26,25 @@ std::vector<ParamSpec> llama_like(const ArchConfig& c) {
       add(out, p + name + ".weight", {rows, cols});
       if (bias) add(out, p + name + ".bias", {rows});
     };
-    proj("self_attn.q_proj", q_out, h, c.qkv_bias);
-    proj("self_attn.k_proj", kv_out, h, c.qkv_bias);
-    proj("self_attn.v_proj", kv_out, h, c.qkv_bias);
-    proj("self_attn.o_proj", h, q_out, c.o_bias);
-    proj("mlp.gate_proj", inter, h, c.mlp_bias);
-    proj("mlp.up_proj", inter, h, c.mlp_bias);
+    if (row.fused_qkv) {
+      proj("self_attn.o_proj", h, q_out, c.o_bias);
+      proj("self_attn.qkv_proj", q_out + 2 * kv_out, h, c.qkv_bias);
+    } else {
+      proj("self_attn.q_proj", q_out, h, c.qkv_bias);
+      proj("self_attn.k_proj", kv_out, h, c.qkv_bias);
+      proj("self_attn.v_proj", kv_out, h, c.qkv_bias);
+      proj("self_attn.o_proj", h, q_out, c.o_bias);
+    }
+    if (row.qk_norm) {
+      add(out, p + "self_attn.q_norm.weight", {hd});
+      add(out, p + "self_attn.k_norm.weight", {hd});
+    }
+    if (row.fused_gate_up) {
+      proj("mlp.gate_up_proj", 2 * inter, h, c.mlp_bias);
+    } else {
+      proj("mlp.gate_proj", inter, h, c.mlp_bias);
+      proj("mlp.up_proj", inter, h, c.mlp_bias);
+    }
     proj("mlp.down_proj", h, inter, c.mlp_bias);
     add(out, p + "input_layernorm.weight", {h});
     add(out, p + "post_attention_layernorm.weight", {h});

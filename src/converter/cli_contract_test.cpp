@@ -123,13 +123,15 @@ TEST_F(CliContract, ListsComeFromTheTables) {
   const json rows = json::parse(r.out);
   std::vector<std::string> types;
   for (const auto& row : rows) types.push_back(row["model_type"]);
-  EXPECT_EQ(types, (std::vector<std::string>{"llama", "mistral", "qwen2", "minicpm", "gpt2"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"llama", "mistral", "qwen2", "minicpm", "gpt2", "qwen3", "phi3",
+                                             "gemma"}));
   for (const auto& row : rows) {
     const std::string t = row["model_type"];
     EXPECT_TRUE(row["formats"]["hf"]["write"]) << t;
     EXPECT_TRUE(row["formats"]["gguf"]["write"]) << t;
     EXPECT_EQ(row["formats"]["mlx"]["write"], t != "gpt2") << t;
-    EXPECT_EQ(row["formats"]["megatron"]["write"], t != "gpt2") << t;
+    const bool megatron = t == "llama" || t == "mistral" || t == "qwen2" || t == "minicpm";
+    EXPECT_EQ(row["formats"]["megatron"]["write"], megatron) << t;
     EXPECT_EQ(row["formats"]["llama2c"]["read"], t == "llama") << t;
     EXPECT_FALSE(row["formats"]["llama2c"]["write"]) << t;
   }

@@ -123,7 +123,7 @@ Result<RopeSpec> make_rope(const arch::ArchConfig& c, int64_t n_heads) {
     }
     return r;
   }
-  if (type == "longrope") {
+  if (type == "longrope" || type == "su") {  // "su": Phi-3's first name for it
     auto sf = rs.find("short_factor");
     if (sf == rs.end() || !sf->is_array() || static_cast<int64_t>(sf->size()) != half)
       return unsupported(fmt::format("rope_scaling (longrope) needs short_factor with {} entries", half),
@@ -151,11 +151,21 @@ Result<RopeSpec> make_rope(const arch::ArchConfig& c, int64_t n_heads) {
 const char* gelu_or_silu(const std::string& act) {
   if (act == "silu" || act == "swish") return "silu";
   if (act == "gelu_pytorch_tanh" || act == "gelu_new" || act == "gelu_fast") return "gelu_tanh";
+  if (act == "gelu") return "gelu";
   return nullptr;
 }
 
-// Llama, Mistral, Qwen2 and MiniCPM share one decoder; they differ in biases, the sliding
-// window, and MiniCPM's three muP scales.
+// A float constant as a tensor of the model's dtype holds it (HF computes Gemma's embedding
+// normalizer as torch.tensor(sqrt(hidden), dtype=the model dtype)).
+double in_model_dtype(double v, const std::string& torch_dtype) {
+  if (torch_dtype == "bfloat16") return bf16_to_f32(f32_to_bf16(static_cast<float>(v)));
+  if (torch_dtype == "float16") return f16_to_f32(f32_to_f16(static_cast<float>(v)));
+  return static_cast<float>(v);
+}
+
+// The Llama-like decoder of llama, mistral, qwen2, minicpm, qwen3, phi3 and gemma; they differ in
+// biases, the sliding window, MiniCPM's three muP scales, Qwen3's per-head q/k norms, Phi-3's fused
+// projections and Gemma's (1 + w) norms and scaled embeddings (the family row's flags).
 Result<Graph> build_llama_like(const arch::ArchConfig& c, const TensorStore& ts, const ojson* raw) {
   Graph g;
   g.family = c.family;
@@ -163,32 +173,56 @@ Result<Graph> build_llama_like(const arch::ArchConfig& c, const TensorStore& ts,
   Builder b(g);
   b.value("input_ids", 1);
   b.value("position_ids", 1);
+  const arch::FamilyInfo& row = *c.info();
   const int64_t H = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
   const char* act = gelu_or_silu(c.hidden_act);
   if (!act)
     return unsupported(fmt::format("hidden_act '{}' is not supported by the reference runtime", c.hidden_act),
-                       "supported: silu, gelu_pytorch_tanh, gelu_new");
+                       "supported: silu, gelu_pytorch_tanh, gelu_new, gelu");
+  const float norm_offset = row.norm_plus_one ? 1.0f : 0.0f;
+  auto rms = [&](std::string name, ValueId x, std::string w) {
+    const ValueId y = b.norm(OpKind::RMSNorm, std::move(name), x, std::move(w), "", c.norm_eps);
+    g.ops.back().weight_offset = norm_offset;
+    return y;
+  };
   const RopeSpec q_rope = MC_TRY(make_rope(c, nh));
   RopeSpec k_rope = q_rope;
   k_rope.n_heads = nkv;
   const bool mup = c.is_mup();
   const double resid = mup ? c.scale_depth / std::sqrt(static_cast<double>(c.num_layers)) : 1.0;
   int64_t max_window_layers = 0;
-  const bool flagged_window = c.info()->sliding == arch::SlidingWindow::Flagged;
+  const bool flagged_window = row.sliding == arch::SlidingWindow::Flagged;
   if (flagged_window && raw) max_window_layers = static_cast<int64_t>(num_or(*raw, "max_window_layers", 0));
 
   Op& emb = b.op(OpKind::Embedding, "embed_tokens", {g.input_ids}, H);
   emb.weight = "model.embed_tokens.weight";
   ValueId h = emb.output;
   if (mup) h = b.scale("embed_scale", h, c.scale_emb);
+  if (row.embed_scale_sqrt)
+    h = b.scale("embed_scale", h, in_model_dtype(std::sqrt(static_cast<double>(H)), c.torch_dtype));
 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l), n = fmt::format("layers.{}.", l);
-    const ValueId x = b.norm(OpKind::RMSNorm, n + "input_layernorm", h, p + "input_layernorm.weight", "", c.norm_eps);
+    const ValueId x = rms(n + "input_layernorm", h, p + "input_layernorm.weight");
     const auto bias = [&](const char* proj, bool on) { return on ? p + "self_attn." + proj + ".bias" : std::string(); };
-    ValueId q = b.matmul(n + "attn.q_proj", x, nh * hd, p + "self_attn.q_proj.weight", bias("q_proj", c.qkv_bias));
-    ValueId k = b.matmul(n + "attn.k_proj", x, nkv * hd, p + "self_attn.k_proj.weight", bias("k_proj", c.qkv_bias));
-    const ValueId v = b.matmul(n + "attn.v_proj", x, nkv * hd, p + "self_attn.v_proj.weight", bias("v_proj", c.qkv_bias));
+    ValueId q, k, v;
+    if (row.fused_qkv) {
+      const ValueId qkv = b.matmul(n + "attn.qkv_proj", x, (nh + 2 * nkv) * hd, p + "self_attn.qkv_proj.weight",
+                                   bias("qkv_proj", c.qkv_bias));
+      q = b.slice(n + "attn.q", qkv, 0, nh * hd);
+      k = b.slice(n + "attn.k", qkv, nh * hd, (nh + nkv) * hd);
+      v = b.slice(n + "attn.v", qkv, (nh + nkv) * hd, (nh + 2 * nkv) * hd);
+    } else {
+      q = b.matmul(n + "attn.q_proj", x, nh * hd, p + "self_attn.q_proj.weight", bias("q_proj", c.qkv_bias));
+      k = b.matmul(n + "attn.k_proj", x, nkv * hd, p + "self_attn.k_proj.weight", bias("k_proj", c.qkv_bias));
+      v = b.matmul(n + "attn.v_proj", x, nkv * hd, p + "self_attn.v_proj.weight", bias("v_proj", c.qkv_bias));
+    }
+    if (row.qk_norm) {  // per head, before RoPE
+      q = b.norm(OpKind::RMSNorm, n + "attn.q_norm", q, p + "self_attn.q_norm.weight", "", c.norm_eps);
+      g.ops.back().norm_group = hd;
+      k = b.norm(OpKind::RMSNorm, n + "attn.k_norm", k, p + "self_attn.k_norm.weight", "", c.norm_eps);
+      g.ops.back().norm_group = hd;
+    }
     Op& rq = b.op(OpKind::RoPE, n + "attn.q_rope", {q, g.position_ids}, nh * hd);
     rq.rope = q_rope;
     q = rq.output;
@@ -203,22 +237,31 @@ Result<Graph> build_llama_like(const arch::ArchConfig& c, const TensorStore& ts,
     if (mup) o = b.scale(n + "attn.residual_scale", o, resid);
     h = b.binary(OpKind::Add, n + "attn.residual", h, o);
 
-    const ValueId y = b.norm(OpKind::RMSNorm, n + "post_attention_layernorm", h, p + "post_attention_layernorm.weight", "", c.norm_eps);
+    const ValueId y = rms(n + "post_attention_layernorm", h, p + "post_attention_layernorm.weight");
     const auto mb = [&](const char* proj) { return c.mlp_bias ? p + "mlp." + proj + ".bias" : std::string(); };
-    const ValueId gate = b.matmul(n + "mlp.gate_proj", y, c.intermediate_size, p + "mlp.gate_proj.weight", mb("gate_proj"));
-    const ValueId up = b.matmul(n + "mlp.up_proj", y, c.intermediate_size, p + "mlp.up_proj.weight", mb("up_proj"));
+    const int64_t I = c.intermediate_size;
+    ValueId gate, up;
+    if (row.fused_gate_up) {
+      const ValueId gu = b.matmul(n + "mlp.gate_up_proj", y, 2 * I, p + "mlp.gate_up_proj.weight", mb("gate_up_proj"));
+      gate = b.slice(n + "mlp.gate", gu, 0, I);
+      up = b.slice(n + "mlp.up", gu, I, 2 * I);
+    } else {
+      gate = b.matmul(n + "mlp.gate_proj", y, I, p + "mlp.gate_proj.weight", mb("gate_proj"));
+      up = b.matmul(n + "mlp.up_proj", y, I, p + "mlp.up_proj.weight", mb("up_proj"));
+    }
     ValueId m;
     if (std::string_view(act) == "silu") {
       m = b.binary(OpKind::SwiGLU, n + "mlp.swiglu", gate, up);
     } else {
-      const ValueId ga = b.op(OpKind::GELUTanh, n + "mlp.act", {gate}, c.intermediate_size).output;
+      const OpKind kind = std::string_view(act) == "gelu" ? OpKind::GELU : OpKind::GELUTanh;
+      const ValueId ga = b.op(kind, n + "mlp.act", {gate}, I).output;
       m = b.binary(OpKind::Mul, n + "mlp.gated", ga, up);
     }
     ValueId d = b.matmul(n + "mlp.down_proj", m, H, p + "mlp.down_proj.weight", mb("down_proj"));
     if (mup) d = b.scale(n + "mlp.residual_scale", d, resid);
     h = b.binary(OpKind::Add, n + "mlp.residual", h, d);
   }
-  ValueId x = b.norm(OpKind::RMSNorm, "norm", h, "model.norm.weight", "", c.norm_eps);
+  ValueId x = rms("norm", h, "model.norm.weight");
   if (mup) x = b.scale("logit_scale", x, c.dim_model_base / static_cast<double>(H));
   const bool has_head = ts.contains("lm_head.weight");
   g.logits = b.matmul("lm_head", x, c.vocab_size, has_head ? "lm_head.weight" : "model.embed_tokens.weight");

@@ -21,6 +21,7 @@ std::string_view op_kind_name(OpKind k) {
     case OpKind::Attention: return "Attention";
     case OpKind::SiLU: return "SiLU";
     case OpKind::GELUTanh: return "GELUTanh";
+    case OpKind::GELU: return "GELU";
     case OpKind::SwiGLU: return "SwiGLU";
   }
   return "?";
@@ -46,7 +47,11 @@ std::string Graph::to_string() const {
     if (!op.bias.empty()) s += fmt::format(" b={}", op.bias);
     switch (op.kind) {
       case OpKind::RMSNorm:
-      case OpKind::LayerNorm: s += fmt::format(" eps={}", op.eps); break;
+      case OpKind::LayerNorm:
+        s += fmt::format(" eps={}", op.eps);
+        if (op.norm_group > 0) s += fmt::format(" group={}", op.norm_group);
+        if (op.weight_offset != 0.0f) s += fmt::format(" offset={}", op.weight_offset);
+        break;
       case OpKind::Scale: s += fmt::format(" scale={}", op.scale); break;
       case OpKind::Slice: s += fmt::format(" cols=[{}, {})", op.begin, op.end); break;
       case OpKind::RoPE:
@@ -99,7 +104,7 @@ Status check_weights(const Graph& g, const TensorStore& ts) {
         break;
       case OpKind::RMSNorm:
       case OpKind::LayerNorm:
-        MC_CHECK(expect(ts, op.weight, {out_w}, op));
+        MC_CHECK(expect(ts, op.weight, {op.norm_group > 0 ? op.norm_group : out_w}, op));
         if (!op.bias.empty()) MC_CHECK(expect(ts, op.bias, {out_w}, op));
         break;
       case OpKind::MatMul:

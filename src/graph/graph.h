@@ -21,7 +21,8 @@ using ValueId = int32_t;
 enum class OpKind : uint8_t {
   Embedding,          // out[t] = weight[ids[t]]                 in: {input_ids}
   PositionEmbedding,  // out[t] = weight[pos[t]]                 in: {position_ids}
-  RMSNorm,            // x * rsqrt(mean(x^2) + eps) * weight      in: {x}
+  RMSNorm,            // x * rsqrt(mean(x^2) + eps) * (weight_offset + weight), over each group of
+                      // norm_group columns (0: the whole row; a group = one head)  in: {x}
   LayerNorm,          // (x - mean) / sqrt(var + eps) * w + b     in: {x}
   MatMul,             // x @ W^T (+ bias); W is [out, in], or [in, out] when weight_in_out
   Add,                // a + b                                    in: {a, b}
@@ -32,6 +33,7 @@ enum class OpKind : uint8_t {
   Attention,          // causal softmax attention with KV cache   in: {q, k, v}
   SiLU,               // x * sigmoid(x)                           in: {x}
   GELUTanh,           // 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))
+  GELU,               // 0.5x(1 + erf(x / sqrt(2)))  (exact GELU)
   SwiGLU,             // silu(gate) * up                          in: {gate, up}
 };
 std::string_view op_kind_name(OpKind k);
@@ -70,6 +72,8 @@ struct Op {
   std::string bias;               // HF tensor name ("" if none)
   bool weight_in_out = false;     // MatMul: weight stored [in, out] (GPT-2 Conv1D)
   double eps = 0.0;               // norms
+  int64_t norm_group = 0;         // RMSNorm: columns normalised together (0 = the whole row)
+  float weight_offset = 0.0f;     // RMSNorm: scales by (weight_offset + weight) (Gemma: 1)
   double scale = 1.0;             // Scale
   int64_t begin = 0, end = 0;     // Slice
   RopeSpec rope;                  // RoPE

@@ -231,10 +231,13 @@ Status RuntimeState::run_op(size_t i, std::span<const int32_t> ids, int64_t S) {
         const float* xr = x + t * W;
         float* yr = y + t * W;
         if (op.kind == OpKind::RMSNorm) {
-          double ss = 0;
-          for (int64_t c = 0; c < W; ++c) ss += static_cast<double>(xr[c]) * xr[c];
-          const float r = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(W) + op.eps));
-          for (int64_t c = 0; c < W; ++c) yr[c] = gw[c] * (xr[c] * r);
+          const int64_t G = op.norm_group > 0 ? op.norm_group : W;
+          for (int64_t g0 = 0; g0 < W; g0 += G) {
+            double ss = 0;
+            for (int64_t c = 0; c < G; ++c) ss += static_cast<double>(xr[g0 + c]) * xr[g0 + c];
+            const float r = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(G) + op.eps));
+            for (int64_t c = 0; c < G; ++c) yr[g0 + c] = (op.weight_offset + gw[c]) * (xr[g0 + c] * r);
+          }
         } else {
           double mean = 0, var = 0;
           for (int64_t c = 0; c < W; ++c) mean += xr[c];
@@ -290,6 +293,11 @@ Status RuntimeState::run_op(size_t i, std::span<const int32_t> ids, int64_t S) {
         const float x = a[j];
         y[j] = 0.5f * x * (1.0f + std::tanh(k0 * (x + 0.044715f * x * x * x)));
       }
+      break;
+    }
+    case OpKind::GELU: {
+      const float* a = in(0);
+      for (size_t j = 0; j < n; ++j) y[j] = 0.5f * a[j] * (1.0f + std::erf(a[j] * 0.7071067811865476f));
       break;
     }
     case OpKind::RoPE: {

@@ -71,6 +71,15 @@ class Models {
                            {"config_patch", {{"rope_scaling", {{"rope_type", "longrope"}, {"short_factor", sf},
                                                                {"long_factor", sf},
                                                                {"original_max_position_embeddings", 64}}}}}});
+    c("qwen3", {{"arch", "qwen3"}});
+    c("phi3", {{"arch", "phi3"}});
+    c("phi3_swa", {{"arch", "phi3"}, {"sliding_window", 4}});
+    c("gemma", {{"arch", "gemma"}});
+    c("gemma_bf16", {{"arch", "gemma"}, {"dtype", "bf16"}});
+    // The new era reads hidden_act: "gelu" is the exact (erf) GELU there.
+    c("gemma_gelu", {{"arch", "gemma"},
+                     {"config_patch", {{"hidden_act", "gelu"}, {"-hidden_activation", nullptr},
+                                       {"transformers_version", "4.50.0"}}}});
     c("qwen2_swa", {{"arch", "qwen2"}, {"oracle", "rt"},
                     {"config_patch", {{"use_sliding_window", true}, {"sliding_window", 3}, {"max_window_layers", 1}}}});
     const fs::path jobs = tmp_.path() / "cases.json";
@@ -160,7 +169,8 @@ TEST_P(ArchOracle, GreedyWithKvCacheMatchesTorchAndRecompute) {
 INSTANTIATE_TEST_SUITE_P(Archs, ArchOracle,
                          ::testing::Values("llama", "mistral", "mistral_nowin", "qwen2", "minicpm", "gpt2",
                                            "llama_llama3", "llama_linear", "minicpm_longrope", "qwen2_swa",
-                                           "llama_f16", "llama_bf16", "gpt2_bf16"));
+                                           "llama_f16", "llama_bf16", "gpt2_bf16", "qwen3", "phi3", "phi3_swa",
+                                           "gemma", "gemma_bf16", "gemma_gelu"));
 
 // f16/bf16 weights against the f32 model they were rounded from: within 1% of the logit range.
 TEST(RuntimeDtypes, HalfWeightsCloseToF32) {

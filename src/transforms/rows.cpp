@@ -122,6 +122,29 @@ Result<RowSource> transposed(const TensorEntry& e) {
   return out;
 }
 
+RowSource map_f32(RowSource src, std::function<void(float* values, int64_t n)> f) {
+  RowSource out;
+  out.dtype = DType::F32;
+  out.rows = src.rows;
+  out.cols = src.cols;
+  out.release = src.release;
+  const uint64_t in_rb = src.row_bytes();
+  out.read = [src, f = std::move(f), in_rb](int64_t r0, int64_t n, std::byte* dst) -> Status {
+    float* v = reinterpret_cast<float*>(dst);
+    const int64_t elems = n * src.cols;
+    if (src.dtype == DType::F32) {
+      MC_CHECK(src.read(r0, n, dst));
+    } else {
+      std::vector<std::byte> raw(size_t(uint64_t(n) * in_rb));
+      MC_CHECK(src.read(r0, n, raw.data()));
+      MC_CHECK(widen(src.dtype, raw.data(), v, elems));
+    }
+    f(v, elems);
+    return {};
+  };
+  return out;
+}
+
 Result<TensorDataPtr> rows_as(RowSource src, DType out) {
   MC_CHECK(check_cols(out, src.cols, "output"));
   const uint64_t in_rb = src.row_bytes();

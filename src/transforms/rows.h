@@ -41,6 +41,8 @@ RowSource gather_rows(RowSource src, std::vector<int64_t> perm);
 // A 2-D [a, b] tensor transposed to [b, a]; plain dtypes keep their dtype, quantized sources are
 // dequantized to F32 first.
 Result<RowSource> transposed(const TensorEntry& e);
+// The rows widened to f32 (dequantized if needed) and passed through `f` (n values, in place).
+RowSource map_f32(RowSource src, std::function<void(float* values, int64_t n)> f);
 // The rows converted to `out` (plain or ggml block type): raw copies when the dtype already
 // matches, otherwise widened to f32 (dequantized if needed) and converted/quantized.
 Result<TensorDataPtr> rows_as(RowSource src, DType out);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes a tiny random Hugging Face model directory for the tests.
 
-    make_models.py OUT_DIR --arch {llama,mistral,qwen2,minicpm,gpt2}
+    make_models.py OUT_DIR --arch {llama,mistral,qwen2,minicpm,gpt2,qwen3,phi3,gemma}
                    [--format safetensors|bin] [--dtype f32|f16|bf16] [--seed N] [--shards N]
                    [--layers N] [--sliding-window N]
 
@@ -27,6 +27,9 @@ TORCH_DTYPE = {"f32": ("float32", torch.float32), "f16": ("float16", torch.float
 
 # Tiny shapes shared by the llama-like families: GQA with 4 query heads over 2 kv heads.
 HIDDEN, HEADS, KV_HEADS, INTER, VOCAB, MAX_POS = 64, 4, 2, 128, 256, 128
+# qwen3 and gemma state head_dim explicitly (their config classes default to 128 and 256, not
+# hidden/heads): a head size that differs from hidden/heads exercises it.
+EXPLICIT_HEAD_DIM = 32
 
 
 def llama_like_config(arch, layers, dtype_name, sliding_window):
@@ -62,6 +65,22 @@ def llama_like_config(arch, layers, dtype_name, sliding_window):
                      "max_window_layers": layers, "rope_scaling": None, "rope_theta": 1000000.0,
                      "rms_norm_eps": 1e-06, "sliding_window": None, "tie_word_embeddings": True,
                      "use_sliding_window": False})
+    elif arch == "qwen3":
+        base.update({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
+                     "attention_bias": False, "head_dim": EXPLICIT_HEAD_DIM, "max_window_layers": layers,
+                     "rope_scaling": None, "rope_theta": 1000000.0, "rms_norm_eps": 1e-06,
+                     "sliding_window": None, "tie_word_embeddings": True, "use_sliding_window": False})
+    elif arch == "phi3":
+        base.update({"architectures": ["Phi3ForCausalLM"], "model_type": "phi3",
+                     "embd_pdrop": 0.0, "original_max_position_embeddings": MAX_POS,
+                     "pad_token_id": 0, "resid_pdrop": 0.0, "rope_scaling": None,
+                     "sliding_window": sliding_window, "tie_word_embeddings": False})
+    elif arch == "gemma":
+        # transformers 4.46 writes both activation keys; hidden_activation null means tanh GELU there.
+        base.update({"architectures": ["GemmaForCausalLM"], "model_type": "gemma",
+                     "attention_bias": False, "head_dim": EXPLICIT_HEAD_DIM,
+                     "hidden_act": "gelu_pytorch_tanh", "hidden_activation": None,
+                     "rms_norm_eps": 1e-06, "pad_token_id": 0})
     elif arch == "minicpm":
         # MiniCPM's own config class (remote code): tie_word_embeddings defaults to True and so is
         # not written; the muP factors use the released models' values except dim_model_base,
@@ -122,12 +141,24 @@ class Gen:
 
 
 def llama_like_tensors(arch, cfg, gen):
-    h, hd = cfg["hidden_size"], cfg["hidden_size"] // cfg["num_attention_heads"]
+    h = cfg["hidden_size"]
+    hd = cfg.get("head_dim") or h // cfg["num_attention_heads"]
     q_out, kv_out = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
+    inter = cfg["intermediate_size"]
+    # Gemma's RMSNorm scales by (1 + w): its weights sit around 0, the others' around 1.
+    norm = (lambda n: gen.w(n, std=0.1)) if arch == "gemma" else gen.norm
     sd = OrderedDict()
     sd["model.embed_tokens.weight"] = gen.w(cfg["vocab_size"], h)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
+        if arch == "phi3":  # Phi3Attention registers o_proj first; fused [q; k; v] and [gate; up]
+            sd[p + "self_attn.o_proj.weight"] = gen.w(h, q_out)
+            sd[p + "self_attn.qkv_proj.weight"] = gen.w(q_out + 2 * kv_out, h)
+            sd[p + "mlp.gate_up_proj.weight"] = gen.w(2 * inter, h)
+            sd[p + "mlp.down_proj.weight"] = gen.w(h, inter)
+            sd[p + "input_layernorm.weight"] = norm(h)
+            sd[p + "post_attention_layernorm.weight"] = norm(h)
+            continue
         sd[p + "self_attn.q_proj.weight"] = gen.w(q_out, h)
         if arch == "qwen2":
             sd[p + "self_attn.q_proj.bias"] = gen.w(q_out, std=0.05)
@@ -138,13 +169,16 @@ def llama_like_tensors(arch, cfg, gen):
         if arch == "qwen2":
             sd[p + "self_attn.v_proj.bias"] = gen.w(kv_out, std=0.05)
         sd[p + "self_attn.o_proj.weight"] = gen.w(h, q_out)
-        sd[p + "mlp.gate_proj.weight"] = gen.w(cfg["intermediate_size"], h)
-        sd[p + "mlp.up_proj.weight"] = gen.w(cfg["intermediate_size"], h)
-        sd[p + "mlp.down_proj.weight"] = gen.w(h, cfg["intermediate_size"])
-        sd[p + "input_layernorm.weight"] = gen.norm(h)
-        sd[p + "post_attention_layernorm.weight"] = gen.norm(h)
-    sd["model.norm.weight"] = gen.norm(h)
-    if not cfg.get("tie_word_embeddings", arch == "minicpm"):
+        if arch == "qwen3":
+            sd[p + "self_attn.q_norm.weight"] = norm(hd)
+            sd[p + "self_attn.k_norm.weight"] = norm(hd)
+        sd[p + "mlp.gate_proj.weight"] = gen.w(inter, h)
+        sd[p + "mlp.up_proj.weight"] = gen.w(inter, h)
+        sd[p + "mlp.down_proj.weight"] = gen.w(h, inter)
+        sd[p + "input_layernorm.weight"] = norm(h)
+        sd[p + "post_attention_layernorm.weight"] = norm(h)
+    sd["model.norm.weight"] = norm(h)
+    if not cfg.get("tie_word_embeddings", arch in ("minicpm", "gemma")):
         sd["lm_head.weight"] = gen.w(cfg["vocab_size"], h)
     return sd
 
@@ -212,7 +246,7 @@ def write_weights(out, sd, fmt, shards):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
-    ap.add_argument("--arch", required=True, choices=["llama", "mistral", "qwen2", "minicpm", "gpt2"])
+    ap.add_argument("--arch", required=True, choices=["llama", "mistral", "qwen2", "minicpm", "gpt2", "qwen3", "phi3", "gemma"])
     ap.add_argument("--format", default="safetensors", choices=["safetensors", "bin"])
     ap.add_argument("--dtype", default="f32", choices=list(TORCH_DTYPE))
     ap.add_argument("--seed", type=int, default=0)

@@ -17,6 +17,14 @@ throughout (weights are upcast on load):
   (query i sees keys j with i - j < sliding_window, as transformers' sliding-window mask and
   llama.cpp's SWA). minicpm (formats.md §10): embeddings * scale_emb, each residual branch *
   scale_depth / sqrt(num_layers), final hidden / (hidden_size / dim_model_base) before lm_head.
+- qwen3 (Qwen3Attention): q and k each go through an RMSNorm over head_dim (one weight of
+  head_dim entries shared by the heads) after the projection and before RoPE; no q/k/v biases.
+- phi3 (Phi3Attention / Phi3MLP): one qkv_proj whose output is [q | k | v] (num_heads*hd,
+  num_kv_heads*hd, num_kv_heads*hd columns); one gate_up_proj whose output is [gate | up];
+  down(silu(gate) * up); sliding window as mistral.
+- gemma (GemmaModel): embeddings * sqrt(hidden_size) taken as a tensor of the model's dtype;
+  RMSNorm output * (1 + w) computed in float32; MLP down(gelu_tanh(gate x) * up x) (the
+  activation config.json's era selects; exact erf GELU when it says "gelu" in the new era).
 - gpt2: LayerNorm, learned absolute positions, Conv1D weights stored [in, out], gelu tanh
   approximation ("gelu_new"), attention scaled by 1/sqrt(head_dim), lm_head tied to wte.
 """
@@ -108,6 +116,15 @@ def attention(q, k, v, window=None):
     return torch.einsum("hts,shd->thd", p, v).reshape(T, -1)
 
 
+def gemma_activation(cfg):
+    """Which GELU a Gemma config.json means (transformers 4.38-4.47 vs 4.48+)."""
+    ha, act = cfg.get("hidden_activation"), cfg.get("hidden_act")
+    ver = tuple(int(x) for x in str(cfg.get("transformers_version", "99.0")).split(".")[:2] if x.isdigit())
+    if ver < (4, 48):
+        return ha or "gelu_pytorch_tanh"
+    return act or ha or "gelu_pytorch_tanh"
+
+
 def forward_llama_like(cfg, sd, ids):
     mt = cfg.get("model_type", "llama")
     f = lambda n: sd[n].float()
@@ -115,18 +132,23 @@ def forward_llama_like(cfg, sd, ids):
     H = cfg["hidden_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads") or nh
-    hd = cfg.get("head_dim") or H // nh
+    hd = cfg.get("head_dim") or {"qwen3": 128, "gemma": 256}.get(mt, H // nh)
     L = cfg["num_hidden_layers"]
     eps = float(cfg.get("rms_norm_eps", 1e-6))
     inv_freq, factor = rope_inv_freq(cfg, hd)
     window = None
-    if mt == "mistral" and cfg.get("sliding_window"):
+    if mt in ("mistral", "phi3") and cfg.get("sliding_window"):
         window = int(cfg["sliding_window"])
     if mt == "qwen2" and cfg.get("use_sliding_window") and cfg.get("sliding_window"):
         if len(ids) > int(cfg["sliding_window"]):
             raise SystemExit("ref_forward: qwen2 use_sliding_window with a window shorter than the input is not implemented")
-    if cfg.get("hidden_act", "silu") != "silu":
-        raise SystemExit(f"ref_forward: hidden_act {cfg.get('hidden_act')!r} not implemented")
+    act_name = gemma_activation(cfg) if mt == "gemma" else cfg.get("hidden_act", "silu")
+    acts = {"silu": torch.nn.functional.silu, "gelu_pytorch_tanh": gelu_tanh,
+            "gelu": lambda t: torch.nn.functional.gelu(t)}
+    if act_name not in acts:
+        raise SystemExit(f"ref_forward: hidden_act {act_name!r} not implemented")
+    act = acts[act_name]
+    norm_add = 1.0 if mt == "gemma" else 0.0
     mup = mt == "minicpm"
     scale_emb = float(cfg.get("scale_emb", 1.0)) if mup else 1.0
     res_scale = float(cfg.get("scale_depth", 1.0)) / math.sqrt(L) if mup else 1.0
@@ -135,7 +157,13 @@ def forward_llama_like(cfg, sd, ids):
     ids_t = torch.tensor(ids, dtype=torch.long)
     pos = torch.arange(len(ids))
     x = f("model.embed_tokens.weight")[ids_t] * scale_emb
+    if mt == "gemma":
+        dt = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(cfg.get("torch_dtype"), torch.float32)
+        x = x * torch.tensor(H ** 0.5, dtype=dt).float()
     T = len(ids)
+
+    def norm(h, name):
+        return rms_norm(h, f(name) + norm_add, eps)
 
     def lin(h, name):
         y = h @ f(name + ".weight").t()
@@ -145,21 +173,33 @@ def forward_llama_like(cfg, sd, ids):
 
     for l in range(L):
         p = f"model.layers.{l}."
-        h = rms_norm(x, f(p + "input_layernorm.weight"), eps)
-        q = lin(h, p + "self_attn.q_proj").view(T, nh, hd)
-        k = lin(h, p + "self_attn.k_proj").view(T, nkv, hd)
-        v = lin(h, p + "self_attn.v_proj").view(T, nkv, hd)
+        h = norm(x, p + "input_layernorm.weight")
+        if has(p + "self_attn.qkv_proj.weight"):
+            qkv = lin(h, p + "self_attn.qkv_proj")
+            q = qkv[:, :nh * hd].reshape(T, nh, hd)
+            k = qkv[:, nh * hd:(nh + nkv) * hd].reshape(T, nkv, hd)
+            v = qkv[:, (nh + nkv) * hd:].reshape(T, nkv, hd)
+        else:
+            q = lin(h, p + "self_attn.q_proj").view(T, nh, hd)
+            k = lin(h, p + "self_attn.k_proj").view(T, nkv, hd)
+            v = lin(h, p + "self_attn.v_proj").view(T, nkv, hd)
+        if has(p + "self_attn.q_norm.weight"):
+            q = rms_norm(q, f(p + "self_attn.q_norm.weight"), eps)
+            k = rms_norm(k, f(p + "self_attn.k_norm.weight"), eps)
         q = apply_rope(q, pos, inv_freq, factor)
         k = apply_rope(k, pos, inv_freq, factor)
         k = k.repeat_interleave(nh // nkv, dim=1)
         v = v.repeat_interleave(nh // nkv, dim=1)
         a = lin(attention(q, k, v, window), p + "self_attn.o_proj")
         x = x + a * res_scale
-        h = rms_norm(x, f(p + "post_attention_layernorm.weight"), eps)
-        m = lin(torch.nn.functional.silu(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj"),
-                p + "mlp.down_proj")
+        h = norm(x, p + "post_attention_layernorm.weight")
+        if has(p + "mlp.gate_up_proj.weight"):
+            gate, up = lin(h, p + "mlp.gate_up_proj").chunk(2, dim=-1)
+        else:
+            gate, up = lin(h, p + "mlp.gate_proj"), lin(h, p + "mlp.up_proj")
+        m = lin(act(gate) * up, p + "mlp.down_proj")
         x = x + m * res_scale
-    x = rms_norm(x, f("model.norm.weight"), eps) / logit_div
+    x = norm(x, "model.norm.weight") / logit_div
     head = f("lm_head.weight") if has("lm_head.weight") else f("model.embed_tokens.weight")
     return x @ head.t()
 
@@ -198,7 +238,7 @@ def forward(cfg, sd, ids):
     mt = cfg.get("model_type") or ""
     if mt == "gpt2":
         return forward_gpt2(cfg, sd, ids)
-    if mt in ("llama", "mistral", "qwen2", "minicpm"):
+    if mt in ("llama", "mistral", "qwen2", "minicpm", "qwen3", "phi3", "gemma"):
         return forward_llama_like(cfg, sd, ids)
     raise SystemExit(f"ref_forward: model_type {mt!r} not supported")
 

@@ -52,6 +52,12 @@ const ArchCase kCases[] = {
     {"qwen2", "qwen2", "qwen2", false, 13},
     {"minicpm", "minicpm", "minicpm", true, 14},
     {"gpt2", "gpt2", "gpt2", false, 15},
+    // qwen3: per-head q/k norms, explicit head_dim; phi3: fused qkv and gate_up kept fused, and a
+    // model name llama.cpp would take for Phi-3 without Phi-3's tokens; gemma: (1 + w) norms,
+    // scaled embeddings, tanh GELU.
+    {"qwen3", "qwen3", "qwen3", false, 17},
+    {"phi3", "phi3", "phi3", true, 18},
+    {"gemma", "gemma", "gemma", true, 19},
     // Llama 3 RoPE scaling, which GGUF carries as the rope_freqs.weight tensor: with an original
     // context of 64 and head_dim 16, the 8 frequencies fall in all three bands (1, blend, 8).
     {"llama3rope", "llama", "llama", true, 16,
@@ -198,8 +204,8 @@ class GgufArchInterop : public ::testing::TestWithParam<ArchCase> {
 // others 1.5-4x. Quantized files differ more from our runtime than the rounding alone explains
 // because llama.cpp also quantizes the activations to 8 bits for its quantized matrix products.
 constexpr double kTolF32 = 2e-4;   // seen <= 1.1e-5
-// gpt2 in f32: ggml's CPU GELU reads a table of f16 results (GGML_GELU_FP16), so its
-// activations carry f16 rounding; seen 7.2e-4.
+// gpt2 and gemma in f32: ggml's CPU GELU reads a table of f16 results (GGML_GELU_FP16), so
+// their activations carry f16 rounding; seen 7.2e-4.
 constexpr double kTolF32Gelu = 3e-3;
 constexpr double kTolF16 = 1e-2;   // seen 2.3e-3
 constexpr double kTolQ8 = 0.15;    // vs unquantized source; seen 0.059
@@ -222,6 +228,31 @@ TEST_P(GgufArchInterop, F32GreedyMatchesTorch) {
     EXPECT_EQ(file->kv.get_float("minicpm.embedding_scale"), 12.0);
     EXPECT_NE(file->kv.get_float("minicpm.residual_scale"), std::nullopt);
     EXPECT_NE(file->kv.get_float("minicpm.logit_scale"), std::nullopt);
+  }
+  if (std::string(c.arch) == "qwen3") {
+    EXPECT_NE(file->find_tensor("blk.0.attn_q_norm.weight"), nullptr);
+    EXPECT_EQ(file->kv.get_int("qwen3.attention.key_length"), 32);
+  }
+  if (std::string(c.arch) == "phi3") {
+    const TensorInfo* qkv = file->find_tensor("blk.0.attn_qkv.weight");
+    const TensorInfo* up = file->find_tensor("blk.0.ffn_up.weight");
+    ASSERT_TRUE(qkv && up);
+    EXPECT_EQ(qkv->shape(), (Shape{4 * 16 + 2 * 2 * 16, 64}));
+    EXPECT_EQ(up->shape(), (Shape{2 * 128, 64}));
+    EXPECT_EQ(file->find_tensor("blk.0.ffn_gate.weight"), nullptr);
+    // The directory is called "phi3" but the Llama 2 vocabulary has no <|endoftext|>.
+    EXPECT_EQ(file->kv.get_string("general.name"), "phi_3");
+    EXPECT_EQ(file->kv.get_int("phi3.attention.sliding_window"), 4096);
+  }
+  if (std::string(c.arch) == "gemma") {
+    EXPECT_EQ(file->find_tensor("output.weight"), nullptr);
+    const TensorInfo* n = file->find_tensor("output_norm.weight");
+    ASSERT_NE(n, nullptr);
+    auto v = read_f32(*file->entry(*n));
+    ASSERT_TRUE(v.ok());
+    double mean = 0;
+    for (float x : *v) mean += x;
+    EXPECT_NEAR(mean / double(v->size()), 1.0, 0.1) << "norms are stored as 1 + w (w is near 0)";
   }
   if (std::string(c.name) == "llama3rope") {
     // One divisor per frequency: 1 for wavelength 2*pi < 64/4, 8 beyond 64, a blend between.
@@ -258,7 +289,7 @@ TEST_P(GgufArchInterop, F32GreedyMatchesTorch) {
   ASSERT_TRUE(lc.has_value());
   EXPECT_NE((*lc)["text"].get<std::string>().find("quick brown fox"), std::string::npos) << (*lc)["text"];
   EXPECT_EQ((*lc)["greedy"], p->torch["greedy_ids"]) << c.name << ": greedy continuation differs";
-  const double tol = std::string(c.arch) == "gpt2" ? kTolF32Gelu : kTolF32;
+  const double tol = std::string(c.arch) == "gpt2" || std::string(c.arch) == "gemma" ? kTolF32Gelu : kTolF32;
   const double worst = compare_positions(*lc, p->torch_lp, tol, std::string(c.name) + " f32");
   std::cout << c.name << " f32: max |dlogprob| vs torch " << worst << "\n";
 }

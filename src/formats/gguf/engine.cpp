@@ -58,6 +58,12 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   }
   Plan plan = MC_TRY(plan_from_model(m, to));
   MC_CHECK(add_tokenizer_metadata(m, plan));
+  std::string name_note;
+  if (auto name = plan.kv.get_string("general.name")) {
+    const Value* toks = plan.kv.get_array("tokenizer.ggml.tokens", ValueType::String);
+    const std::string safe = safe_general_name(*name, toks ? toks->string_items() : std::vector<std::string>{}, &name_note);
+    if (safe != *name) plan.kv.set_string("general.name", safe);
+  }
   FileWriteOptions fo;
   fo.chunk_bytes = opt.chunk_bytes;
   fo.sink = opt.progress;
@@ -69,6 +75,7 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   r.info["file_type"] = std::string(quant::file_type_name(to.ftype));
   r.info["tensors"] = plan.tensors.size();
   r.info["architecture"] = plan.kv.get_string("general.architecture").value_or("");
+  if (!name_note.empty()) r.info["note"] = name_note;
   return r;
 }
 

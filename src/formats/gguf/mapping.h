@@ -51,6 +51,11 @@ struct Plan {
 // HF-form Model -> the header and lazy tensors of a GGUF file (tokenizer keys not included).
 Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt);
 
+// `name` unless llama.cpp would take it for a Phi-3 name ("phi3"/"phi-3") while `tokens` lack a
+// token its Phi-3 rule needs (it fails to load then): that part is written "phi_3" and `note`
+// says why.
+std::string safe_general_name(std::string name, const std::vector<std::string>& tokens, std::string* note);
+
 // The architecture keys of `c` for arch `a` (general.architecture, {a}.context_length, ...).
 void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view a);
 // The ArchConfig a GGUF file describes (from its {arch}.* keys and tensor shapes).
@@ -62,6 +67,17 @@ Result<arch::ArchConfig> arch_from_file(const File& f);
 // attention scaling (the form arch_from_file gives such a file). nullopt when the scaling needs
 // none; an error for scalings llama.cpp's llama architecture cannot express.
 Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConfig& c);
+
+// Phi-3's longrope as llama.cpp's phi3 reads it: rope_factors_long/short.weight (head_dim/2 f32
+// each) and {arch}.rope.scaling.attn_factor. nullopt when the config has no scaling; an error for
+// scalings the phi3 architecture cannot express.
+struct LongShortFactors {
+  std::vector<float> long_factors, short_factors;
+  float attn_factor = 1.0f;
+};
+Result<std::optional<LongShortFactors>> rope_long_short_factors(const arch::ArchConfig& c);
+// The original context of a RoPE scaling (its original_max_position_embeddings, else the context).
+int64_t original_context(const arch::ArchConfig& c);
 
 // GGUF file -> HF-form Model: config.json rebuilt, tensors renamed back, q/k rows un-permuted,
 // GPT-2 Conv1D weights transposed back, block-quantized tensors dequantized to F32 lazily.

@@ -107,11 +107,50 @@ void put_arch_metadata(KvStore& kv, const arch::ArchConfig& c, std::string_view 
         kv.set_u32(p + ".rope.scaling.original_context_length", u32(o->get<int64_t>()));
     }
   }
+  if (row && row->gguf_rope_factors == arch::GgufRopeFactors::LongShort) {
+    // convert_hf_to_gguf (Phi3MiniModel) always writes the original context, and the attention
+    // factor of a longrope scaling (its long/short factors go in as tensors).
+    kv.set_u32(p + ".rope.scaling.original_context_length", u32(original_context(c)));
+    if (auto ls = rope_long_short_factors(c); ls && *ls) kv.set_f32(p + ".rope.scaling.attn_factor", (*ls)->attn_factor);
+  }
+  if (row && row->gguf_sliding_window_key) kv.set_u32(p + ".attention.sliding_window", u32(c.sliding_window.value_or(0)));
   if (c.is_mup()) {
     kv.set_f32(p + ".embedding_scale", float(c.scale_emb));
     kv.set_f32(p + ".residual_scale", float(c.scale_depth / std::sqrt(double(c.num_layers))));
     kv.set_f32(p + ".logit_scale", float(double(c.hidden_size) / c.dim_model_base));
   }
+}
+
+int64_t original_context(const arch::ArchConfig& c) { return c.original_max_position.value_or(c.max_position); }
+
+Result<std::optional<LongShortFactors>> rope_long_short_factors(const arch::ArchConfig& c) {
+  const ojson& rs = c.rope_scaling;
+  if (!rs.is_object()) return std::optional<LongShortFactors>();
+  const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+  if (type.empty() || type == "default") return std::optional<LongShortFactors>();
+  auto unsupported = [&](std::string why) -> Error {
+    return make_error(ErrorCode::Unsupported, "rope_scaling {}: {}", type, why)
+        .with_hint("llama.cpp's phi3 architecture takes a longrope scaling (long and short factors per frequency)");
+  };
+  if (type != "longrope" && type != "su") return unsupported("not expressible in GGUF for this architecture");
+  const int64_t half = c.head_dim / 2;
+  LongShortFactors out;
+  for (auto [key, dst] : {std::pair{"long_factor", &out.long_factors}, std::pair{"short_factor", &out.short_factors}}) {
+    auto it = rs.find(key);
+    if (it == rs.end() || !it->is_array() || int64_t(it->size()) != half)
+      return unsupported(fmt::format("needs {} with {} entries (head_dim {})", key, half, c.head_dim));
+    for (const auto& v : *it) {
+      if (!v.is_number()) return unsupported(fmt::format("{} holds a non-number", key));
+      dst->push_back(v.get<float>());
+    }
+  }
+  // transformers' longrope attention factor: the config's, else sqrt(1 + ln(s) / ln(orig)).
+  const double orig = double(original_context(c));
+  const double scale = double(c.max_position) / orig;
+  double attn = scale <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(scale) / std::log(orig));
+  if (auto a = rs.find("attention_factor"); a != rs.end() && a->is_number()) attn = a->get<double>();
+  out.attn_factor = float(attn);
+  return std::optional<LongShortFactors>(std::move(out));
 }
 
 Result<std::optional<std::vector<float>>> rope_freq_factors(const arch::ArchConfig& c) {
@@ -212,6 +251,11 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
     c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr || row.qkv_bias_always;
     c.o_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
     c.mlp_bias = f.find_tensor("blk.0.ffn_up.bias") != nullptr;
+    if (row.activation == arch::ActivationKey::GemmaEra) c.hidden_act = "gelu_pytorch_tanh";  // llama.cpp's GELU
+    if (row.gguf_sliding_window_key)
+      if (auto w = f.kv.get_int(p + "attention.sliding_window"); w && *w > 0) c.sliding_window = *w;
+    if (row.gguf_rope_factors == arch::GgufRopeFactors::LongShort)
+      c.original_max_position = f.kv.get_int(p + "rope.scaling.original_context_length");
     if (auto t = f.kv.get_string(p + "rope.scaling.type"); t && (*t == "linear" || *t == "yarn")) {
       ojson rs = ojson::object();
       rs["type"] = *t;
@@ -238,6 +282,29 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
       rs["long_factor"] = *v;
       rs["original_max_position_embeddings"] = c.max_position;
       rs["attention_factor"] = 1.0;
+      c.rope_scaling = rs;
+    }
+    // Phi-3's longrope: the long and short factors as tensors, the rest as keys.
+    const TensorInfo* lt = f.find_tensor("rope_factors_long.weight");
+    const TensorInfo* st = f.find_tensor("rope_factors_short.weight");
+    if (lt || st) {
+      if (!lt || !st) return fail(ErrorCode::NotFound, "rope_factors_long.weight and rope_factors_short.weight come in pairs");
+      ojson rs = ojson::object();
+      rs["rope_type"] = "longrope";
+      for (auto [t, key] : {std::pair{lt, "long_factor"}, std::pair{st, "short_factor"}}) {
+        auto e = f.entry(*t);
+        if (!e) return std::move(e).error().with_tensor(t->name).with_path(f.path);
+        auto v = read_f32(*e);
+        if (!v) return std::move(v).error().with_tensor(t->name).with_path(f.path);
+        if (int64_t(v->size()) != c.head_dim / 2)
+          return fail(ErrorCode::Corrupt, fmt::format("{} has {} values, head_dim {} needs {}", t->name, v->size(),
+                                                      c.head_dim, c.head_dim / 2));
+        rs[key] = *v;
+      }
+      rs["original_max_position_embeddings"] =
+          f.kv.get_int(p + "rope.scaling.original_context_length").value_or(c.max_position);
+      c.original_max_position = rs["original_max_position_embeddings"].get<int64_t>();
+      if (auto a = f.kv.get_float(p + "rope.scaling.attn_factor")) rs["attention_factor"] = *a;
       c.rope_scaling = rs;
     }
   }

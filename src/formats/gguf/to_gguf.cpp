@@ -6,6 +6,7 @@
 // quantizing from the source values widened to f32 — i.e. what `convert_hf_to_gguf --outtype f32`
 // followed by `llama-quantize` produces.
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 
 #include "transforms/rows.h"
@@ -28,6 +29,51 @@ struct Item {
   Shape shape;
   bool transformed = false;
 };
+
+// llama.cpp changes the special tokens of a vocabulary whose model name contains "phi-3"/"phi3"
+// (llama-vocab.cpp) and fails to load when one of these tokens is missing.
+constexpr std::string_view kPhi3NameTokens[] = {"</s>", "<unk>", "<s>", "<|endoftext|>"};
+
+bool names_phi3(std::string_view name) {
+  std::string lower(name);
+  for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return lower.find("phi-3") != std::string::npos || lower.find("phi3") != std::string::npos;
+}
+
+}  // namespace
+
+std::string safe_general_name(std::string name, const std::vector<std::string>& tokens, std::string* note) {
+  if (!names_phi3(name)) return name;
+  for (auto t : kPhi3NameTokens)
+    if (std::find(tokens.begin(), tokens.end(), t) == tokens.end()) {
+      std::string out;
+      for (size_t i = 0; i < name.size(); ++i) {  // "phi3"/"phi-3" in any case -> "phi_3"
+        std::string_view rest(name.data() + i, name.size() - i);
+        auto lower3 = [&](size_t n) {
+          std::string s(rest.substr(0, n));
+          for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+          return s;
+        };
+        if (rest.size() >= 5 && lower3(5) == "phi-3") {
+          out += std::string(rest.substr(0, 3)) + "_3";
+          i += 4;
+        } else if (rest.size() >= 4 && lower3(4) == "phi3") {
+          out += std::string(rest.substr(0, 3)) + "_3";
+          i += 3;
+        } else {
+          out += name[i];
+        }
+      }
+      if (note)
+        *note = fmt::format("general.name '{}' written as '{}': llama.cpp treats a name containing phi3/phi-3 "
+                            "as Phi-3 and fails to load a vocabulary without the token {}",
+                            name, out, t);
+      return out;
+    }
+  return name;
+}
+
+namespace {
 
 std::string model_name(const Model& m, const ToGgufOptions& opt) {
   if (!opt.name.empty()) return opt.name;
@@ -65,22 +111,32 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
   if (quantized_file) plan.kv.set_u32("general.quantization_version", 2);
 
   std::vector<Item> items;
-  // Llama 3 style RoPE scaling travels as a tensor, first in the file as convert_hf_to_gguf
-  // writes it.
-  std::optional<TensorEntry> rope_freqs;
+  // RoPE scalings without a key of their own travel as tensors, first in the file as
+  // convert_hf_to_gguf writes them: Llama 3's per-frequency divisors, Phi-3's long/short factors.
+  std::vector<TensorEntry> rope_tensors;
   const arch::FamilyInfo& row = arch::family_info(c.family);
   if (row.decoder != arch::Decoder::GPT2) {
-    auto factors = rope_freq_factors(c);
-    if (!factors) return std::move(factors).error().with_path(m.source_path);
-    if (*factors) {
-      rope_freqs = make_tensor_f32("rope_freqs.weight", {int64_t((*factors)->size())}, **factors);
-      Item it;
-      it.name = rope_freqs->name;
-      it.src = &*rope_freqs;
-      it.shape = rope_freqs->shape;
-      it.rows = MC_TRY(row_view(*rope_freqs));
-      items.push_back(std::move(it));
+    if (row.gguf_rope_factors == arch::GgufRopeFactors::LongShort) {
+      auto ls = rope_long_short_factors(c);
+      if (!ls) return std::move(ls).error().with_path(m.source_path);
+      if (*ls) {
+        const int64_t n = int64_t((*ls)->long_factors.size());
+        rope_tensors.push_back(make_tensor_f32("rope_factors_long.weight", {n}, (*ls)->long_factors));
+        rope_tensors.push_back(make_tensor_f32("rope_factors_short.weight", {n}, (*ls)->short_factors));
+      }
+    } else {
+      auto factors = rope_freq_factors(c);
+      if (!factors) return std::move(factors).error().with_path(m.source_path);
+      if (*factors) rope_tensors.push_back(make_tensor_f32("rope_freqs.weight", {int64_t((*factors)->size())}, **factors));
     }
+  }
+  for (const auto& t : rope_tensors) {
+    Item it;
+    it.name = t.name;
+    it.src = &t;
+    it.shape = t.shape;
+    it.rows = MC_TRY(row_view(t));
+    items.push_back(std::move(it));
   }
   for (const auto& e : m.tensors) {
     auto g = gguf_tensor_name(c.family, e.name);
@@ -112,6 +168,16 @@ Result<Plan> plan_from_model(const Model& m, const ToGgufOptions& opt) {
       if (!rs) return with_tensor(std::move(rs).error());
       it.rows = *rs;
       it.shape = {e.shape[1], e.shape[0]};
+      it.transformed = true;
+    } else if (row.norm_plus_one && g->ends_with("_norm.weight")) {
+      // convert_hf_to_gguf (GemmaModel) stores RMSNorm weights as 1 + w, added in the dtype it
+      // holds the tensor in (f16 stays f16, anything else is f32), then written as F32.
+      auto rs = row_view(e);
+      if (!rs) return with_tensor(std::move(rs).error());
+      const bool f16 = e.dtype == DType::F16;
+      it.rows = transforms::map_f32(*rs, [f16](float* v, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) v[i] = f16 ? f16_to_f32(f32_to_f16(v[i] + 1.0f)) : v[i] + 1.0f;
+      });
       it.transformed = true;
     } else {
       auto rs = row_view(e);

@@ -30,7 +30,8 @@ Result<Model> model_from_file(const File& f) {
 
   for (const auto& t : f.tensors) {
     auto fail = [&](Error e) { return std::move(e).with_tensor(t.name).with_path(f.path); };
-    if (t.name == "rope_freqs.weight") continue;
+    if (t.name == "rope_freqs.weight" || t.name == "rope_factors_long.weight" || t.name == "rope_factors_short.weight")
+      continue;  // in the config's rope_scaling
     if (arch::family_info(c.family).gguf_output_copy && t.name == "output.weight") continue;
     auto hf = hf_tensor_name(c.family, t.name);
     if (!hf)
@@ -56,6 +57,14 @@ Result<Model> model_from_file(const File& f) {
                                           transforms::QkDirection::PairsToHf);
       if (!perm) return fail(std::move(perm).error());
       rows = gather_rows(*rs, std::move(*perm));
+    } else if (arch::family_info(c.family).norm_plus_one && t.name.ends_with("_norm.weight")) {
+      // Gemma: GGUF stores 1 + w (to_gguf.cpp); w = stored - 1 in f32 is exact for bf16 sources.
+      auto rs = row_view(*e);
+      if (!rs) return fail(std::move(rs).error());
+      rows = transforms::map_f32(*rs, [](float* v, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) v[i] -= 1.0f;
+      });
+      out.dtype = DType::F32;
     } else if (conv1d) {
       auto rs = transposed(*e);
       if (!rs) return fail(std::move(rs).error());
