@@ -2,6 +2,9 @@
 """Writes TorchScript archives of plain torch modules (not ours) with torch.jit.save, for the reader.
 
     ts_plain_modules.py OUT_DIR
+    ts_plain_modules.py --compare ORIG.pt RESAVED.pt [ORIG2.pt RESAVED2.pt ...]
+        runs each pair on the same input (in the re-saved parameters' dtype) and prints one JSON
+        line {RESAVED: {"max_abs_diff", "dtypes"}}
 
 OUT_DIR/scripted.pt  torch.jit.script of a small net: Linear, LayerNorm, BatchNorm1d (buffers,
                      an int64 counter), a ModuleList, a tied Linear pair, a str and an int
@@ -64,7 +67,22 @@ def describe(m):
     return params, bufs
 
 
+def compare(pairs):
+    torch.manual_seed(1)
+    x = torch.randn(3, 6)
+    res = {}
+    with torch.no_grad():
+        for orig, new in zip(pairs[::2], pairs[1::2]):
+            a, b = torch.jit.load(orig), torch.jit.load(new)
+            dt = b.inp.weight.dtype
+            res[os.path.basename(new)] = {"max_abs_diff": float((a(x) - b(x.to(dt)).float()).abs().max()),
+                                          "dtypes": sorted({str(p.dtype).replace("torch.", "") for p in b.parameters()})}
+    print(json.dumps(res))
+
+
 def main():
+    if sys.argv[1] == "--compare":
+        return compare(sys.argv[2:])
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)

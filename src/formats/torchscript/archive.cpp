@@ -121,6 +121,7 @@ struct Walker {
   }
 
   Status tensor(const torch::Value& v, const std::string& name, TensorStore& into) {
+    a.tensor_nodes.emplace_back(&v, name);
     std::vector<Error> errs;
     auto ts = torch::tensors_from_value(a.data, v, name, problems ? &errs : nullptr);
     if (!ts) return report(std::move(ts).error().with_path(a.path));

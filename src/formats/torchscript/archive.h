@@ -54,6 +54,8 @@ struct Archive {
   TensorStore buffers;                       // buffers and other tensor attributes
   std::vector<std::pair<std::string, std::string>> attributes;  // other attributes, rendered
   std::optional<std::string> config_json;    // the root's config_json attribute (our archives)
+  // The tensor nodes of the module tree with their names (a tied tensor once per name).
+  std::vector<std::pair<const torch::Value*, std::string>> tensor_nodes;
 };
 
 // Opens an archive and walks its module tree. With `problems`, rule violations that do not stop

@@ -145,7 +145,36 @@ TEST(TorchScriptInterop, PlainModulesScriptedAndTraced) {
     EXPECT_EQ(ij["details"]["root_class"], want["root_class"]);
     auto conv = mc_run("convert " + q(tmp / file) + " safetensors -o " + q(tmp / (file + "-st")) + " --quiet");
     EXPECT_EQ(conv.rc, 0) << conv.out;
+    // TorchScript -> TorchScript of an archive we did not write: its own code, our storages
+    for (const char* dt : {"", "bf16"}) {
+      const std::string o = file.substr(0, file.size() - 3) + "-resaved" + dt + ".pt";
+      auto rs = mc_run("convert " + q(tmp / file) + " torchscript -o " + q(tmp / o) + (*dt ? " --dtype bf16" : "") +
+                       " --quiet");
+      ASSERT_EQ(rs.rc, 0) << rs.out;
+      auto b = open_archive(tmp / o);
+      ASSERT_TRUE(b.ok()) << b.error().render();
+      ASSERT_EQ(b->parameters.size(), a->parameters.size());
+      for (const auto& e : a->parameters) {
+        const TensorEntry* r = b->parameters.find(e.name);
+        ASSERT_NE(r, nullptr) << e.name;
+        if (!*dt) EXPECT_EQ(hex(*r), hex(e)) << e.name;
+        else EXPECT_EQ(r->dtype, DType::BF16) << e.name;
+      }
+    }
   }
+  // torch runs the re-saved archives as it runs the originals
+  out.clear();
+  ASSERT_EQ(mc::test::run_python("ts_plain_modules.py --compare " + q(tmp / "scripted.pt") + " " +
+                                     q(tmp / "scripted-resaved.pt") + " " + q(tmp / "traced.pt") + " " +
+                                     q(tmp / "traced-resavedbf16.pt"),
+                                 &out),
+            0)
+      << out;
+  const auto c = mc::test::last_json_line(out);
+  ASSERT_TRUE(c.has_value()) << out;
+  EXPECT_EQ((*c)["scripted-resaved.pt"]["max_abs_diff"].get<double>(), 0.0) << out;
+  EXPECT_EQ((*c)["traced-resavedbf16.pt"]["dtypes"], nlohmann::json::array({"bfloat16"})) << out;
+  EXPECT_LE((*c)["traced-resavedbf16.pt"]["max_abs_diff"].get<double>(), 0.05) << out;
 }
 
 }  // namespace

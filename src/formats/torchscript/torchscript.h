@@ -17,6 +17,10 @@ Result<Model> read_model(const std::filesystem::path& path, const formats::ReadO
 // One archive file at `out`: the graph of `m`'s family as code, the parameters as storages.
 Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::path& out,
                                          const formats::WriteOptions& opt);
+// A TorchScript archive we did not write (read with no config.json), written again with its own
+// code and the Model's tensors (e.g. cast by --dtype); write_model calls it for such models.
+Result<formats::WriteResult> resave_archive(const Model& m, const std::filesystem::path& out,
+                                            const formats::WriteOptions& opt);
 formats::ValidationReport validate_archive(const std::filesystem::path& path);
 Result<ojson> describe_archive(const std::filesystem::path& path, const formats::ReadOptions& opt);
 

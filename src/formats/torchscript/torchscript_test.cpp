@@ -201,6 +201,40 @@ TEST(TorchScriptRoundTrip, DescribeListsClassesModulesAndParameters) {
   EXPECT_TRUE(found);
 }
 
+TEST(TorchScriptRoundTrip, ResaveKeepsCodeAndTakesTheModelsTensors) {
+  // The re-save path of archives we did not write, run here on one of ours.
+  test::TempDir tmp;
+  const Model m = tiny_model(tiny_config("gpt2"), DType::F32, 5);
+  ASSERT_TRUE(write(m, tmp / "a.pt").ok());
+  Model r = *read_model(tmp / "a.pt", {});
+  // a bf16 copy of every tensor, as --dtype bf16 makes it
+  Model cast = r;
+  cast.tensors = TensorStore();
+  for (const auto& e : r.tensors) {
+    auto v = read_f32(e);
+    cast.tensors.put(make_tensor_f32(e.name, e.shape, *v, DType::BF16));
+  }
+  ThreadPool pool(2);
+  formats::WriteOptions o;
+  o.pool = &pool;
+  auto w = resave_archive(cast, tmp / "b.pt", o);
+  ASSERT_TRUE(w.ok()) << w.error().render();
+  EXPECT_TRUE(w->info.contains("note"));  // the code is unchanged, the dtype is not
+  auto b = read_model(tmp / "b.pt", {});
+  ASSERT_TRUE(b.ok()) << b.error().render();
+  EXPECT_EQ(b->config_text, r.config_text);
+  for (const auto& e : cast.tensors) EXPECT_TRUE(bytes_of(*b->tensors.find(e.name)) == bytes_of(e)) << e.name;
+  auto za = open_archive(tmp / "a.pt"), zb = open_archive(tmp / "b.pt");
+  ASSERT_TRUE(za.ok() && zb.ok());
+  EXPECT_EQ(za->classes.size(), zb->classes.size());
+  // a tensor of another shape is refused
+  Model bad = r;
+  bad.tensors.put(make_tensor_f32("transformer.ln_f.bias", {3}, std::vector<float>{1, 2, 3}));
+  auto wb = resave_archive(bad, tmp / "c.pt", o);
+  ASSERT_FALSE(wb.ok());
+  EXPECT_EQ(wb.error().code, ErrorCode::Mismatch);
+}
+
 TEST(TorchScriptRoundTrip, ModelWithoutConfigIsRefused) {
   test::TempDir tmp;
   Model m = tiny_model(tiny_config("llama"));

@@ -35,6 +35,7 @@ bool safe_extra_name(std::string_view n) {
 
 Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::path& out,
                                          const formats::WriteOptions& opt) {
+  if (m.config.empty() && m.source_format == "torchscript") return resave_archive(m, out, opt);
   if (m.config.empty()) {
     Error e = make_error(ErrorCode::Unsupported, "a TorchScript export needs the model's architecture (config.json)");
     e.path = m.source_path;
