@@ -4,9 +4,9 @@
 // numbers (6 = float32, 11 = bool), two-space indentation, methods after the declarations.
 #include "formats/torchscript/emit.h"
 
+#include <algorithm>
 #include <array>
-#include <cmath>
-#include <cstring>
+#include <cctype>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -297,10 +297,10 @@ struct Emitter {
 };
 
 // The forward of a leaf module owning op `o` (with "@SELF@" for the class qualifier).
-Result<std::pair<std::string, std::string>> leaf_method(const Op& o, const ModuleNode& n, const std::string& prefix) {
+Result<std::pair<std::string, std::string>> leaf_method(const Op& o, const std::string& prefix) {
   const std::string w = "self." + attr_of(o.weight);
   const std::string b = o.bias.empty() ? "" : "self." + attr_of(o.bias);
-  std::string cls, arg = "input", body;
+  std::string cls, body;
   switch (o.kind) {
     case OpKind::Embedding:
     case OpKind::PositionEmbedding:
@@ -333,8 +333,7 @@ Result<std::pair<std::string, std::string>> leaf_method(const Op& o, const Modul
       break;
     default: return make_error(ErrorCode::Internal, "op '{}' cannot be a module's forward", o.name);
   }
-  (void)n;
-  return std::pair{cls, fmt::format("  def forward(self: @SELF@,\n    {}: Tensor) -> Tensor:\n{}", arg, body)};
+  return std::pair{cls, "  def forward(self: @SELF@,\n    input: Tensor) -> Tensor:\n" + body};
 }
 
 std::string class_prefix(arch::Family f) {
@@ -399,8 +398,8 @@ Result<Program> emit_program(const graph::Graph& g, const Model& m) {
     const TensorEntry* e = m.tensors.find(name);
     if (!e) return make_error(ErrorCode::NotFound, "the graph reads tensor '{}', which the model lacks", name).with_tensor(name);
     for (const auto& c : split_dots(name))
-      if (!is_identifier(c) && !is_number(c))
-        return make_error(ErrorCode::Unsupported, "tensor name '{}' has a component that is not an identifier", name)
+      if ((!is_identifier(c) && !is_number(c)) || reserved(c) || c == "training" || c == "config_json")
+        return make_error(ErrorCode::Unsupported, "tensor name '{}' has a component that cannot be an attribute", name)
             .with_tensor(name);
     ModuleNode& n = tree.nodes[tree.node(module_of(name))];
     n.params.emplace_back(attr_of(name), e);
@@ -430,7 +429,7 @@ Result<Program> emit_program(const graph::Graph& g, const Model& m) {
   for (size_t i = 0; i < g.ops.size(); ++i) {
     if (em.owner[i] < 0) continue;
     const size_t id = size_t(em.owner[i]);
-    auto [cls, src] = MC_TRY(leaf_method(g.ops[i], tree.nodes[id], prefix));
+    auto [cls, src] = MC_TRY(leaf_method(g.ops[i], prefix));
     em.leaf_class[id] = cls;
     em.leaf_forward[id] = src;
   }
