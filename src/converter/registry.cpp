@@ -10,6 +10,7 @@
 #include "formats/llama2c/llama2c.h"
 #include "formats/megatron/megatron.h"
 #include "formats/mlx/mlx.h"
+#include "formats/torchscript/torchscript.h"
 
 namespace mc::formats {
 
@@ -58,15 +59,6 @@ Confidence detect_onnx(const fs::path& p) {
   return pr.ok && !pr.head.empty() && pr.head[0] == 0x08 ? Confidence::Certain : Confidence::Likely;
 }
 
-Confidence detect_torchscript(const fs::path& p) {
-  const auto pr = io::probe_file(p);
-  if (!pr.ok || !io::is_zip(pr)) return Confidence::No;
-  const bool ts = pr.tail.find("/constants.pkl") != std::string::npos ||
-                  pr.tail.find("/code/") != std::string::npos ||
-                  pr.head.find("/constants.pkl") != std::string::npos;
-  return ts ? Confidence::Certain : Confidence::No;
-}
-
 Confidence detect_gptq(const fs::path& p) {
   return io::is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
 }
@@ -85,7 +77,7 @@ const std::array<Engine, 12>& table() {
       gguf::engine(),
       Engine{"onnx", "ONNX graph with external or embedded weights (onnxruntime, Transformers.js)",
              detect_onnx},
-      Engine{"torchscript", "TorchScript archive (torch.jit.load)", detect_torchscript},
+      torchscript::engine(),
       mlx::engine(),
       Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
       Engine{"awq", "AWQ-quantized HuggingFace directory (AutoAWQ GEMM)", detect_awq},

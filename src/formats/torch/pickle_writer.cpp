@@ -165,7 +165,7 @@ Status Writer::tensor(const Value& v) {
   }
   int_tuple(e->shape);
   int_tuple(strides);
-  op('\x89');  // requires_grad=False
+  op(v.tensor.requires_grad ? '\x88' : '\x89');  // parameters of TorchScript modules: True
   global("collections", "OrderedDict");
   op(')');
   op('R');

@@ -72,6 +72,11 @@ struct WriteOptions {
   bool force = false;                      // replace an existing output
   bool atomic = true;                      // write a temporary sibling and rename (single files)
   std::string archive_name;                // top-level zip folder; default: file stem
+  // TorchScript archives (formats.md §4.1): more records (name relative to the archive folder,
+  // bytes), written after the storages; the `version` record's text; whether to write `byteorder`.
+  std::vector<std::pair<std::string, std::string>> records;
+  std::string version = "3\n";
+  bool byteorder = true;
 };
 
 // Writes {name: tensor} as a plain dict (what save_pretrained's torch.save(state_dict) loads as).

@@ -88,11 +88,14 @@ Status write_archive(const Value& root, const fs::path& path, const WriteOptions
 
   // 2. Layout.
   const std::string arch = sanitize_archive_name(opt.archive_name.empty() ? path.stem().string() : opt.archive_name);
-  const std::string byteorder = "little", version = "3\n";
+  const std::string byteorder = "little";
+  const std::string& version = opt.version;
   std::vector<ZipOutEntry> entries;
   entries.push_back({arch + "/data.pkl", pkl.size()});
-  entries.push_back({arch + "/byteorder", byteorder.size()});
+  if (opt.byteorder) entries.push_back({arch + "/byteorder", byteorder.size()});
+  const size_t first_storage = entries.size();
   for (size_t k = 0; k < storages.size(); ++k) entries.push_back({arch + "/data/" + std::to_string(k), storages[k]->nbytes()});
+  for (const auto& [name, bytes] : opt.records) entries.push_back({arch + "/" + name, bytes.size()});
   entries.push_back({arch + "/version", version.size()});
   const uint64_t cd_off = plan_zip(entries);
   const uint64_t total = cd_off + zip_central_directory(entries, cd_off).size();
@@ -112,7 +115,9 @@ Status write_archive(const Value& root, const fs::path& path, const WriteOptions
     return out.pwrite(e.data_offset, std::as_bytes(std::span(bytes)));
   };
   MC_CHECK(small(entries[0], pkl));
-  MC_CHECK(small(entries[1], byteorder));
+  if (opt.byteorder) MC_CHECK(small(entries[1], byteorder));
+  for (size_t k = 0; k < opt.records.size(); ++k)
+    MC_CHECK(small(entries[first_storage + storages.size() + k], opt.records[k].second));
   MC_CHECK(small(entries.back(), version));
 
   std::vector<std::shared_ptr<CrcData>> crcs;
@@ -123,7 +128,7 @@ Status write_archive(const Value& root, const fs::path& path, const WriteOptions
     wrapped.push_back({s->name, s->dtype, s->shape, crcs.back()});
   }
   std::vector<io::WriteItem> items;
-  for (size_t k = 0; k < wrapped.size(); ++k) items.push_back({&wrapped[k], &out, entries[2 + k].data_offset});
+  for (size_t k = 0; k < wrapped.size(); ++k) items.push_back({&wrapped[k], &out, entries[first_storage + k].data_offset});
   std::optional<ThreadPool> own_pool;
   ThreadPool* pool = opt.pool;
   if (!pool) pool = &own_pool.emplace(0);
@@ -131,7 +136,7 @@ Status write_archive(const Value& root, const fs::path& path, const WriteOptions
   so.chunk_bytes = opt.chunk_bytes;
   so.sink = opt.sink;
   MC_CHECK(io::write_tensors(items, *pool, so));
-  for (size_t k = 0; k < wrapped.size(); ++k) entries[2 + k].crc32 = MC_TRY(crcs[k]->crc(wrapped[k].nbytes()));
+  for (size_t k = 0; k < wrapped.size(); ++k) entries[first_storage + k].crc32 = MC_TRY(crcs[k]->crc(wrapped[k].nbytes()));
 
   for (const auto& e : entries) {
     const std::string h = zip_local_header(e);
