@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """The ONNX project's own checker and loader (Debian python3-onnx) on a model we wrote.
 
-    onnx_check.py MODEL.onnx [--dump-initializer NAME]
+    onnx_check.py MODEL.onnx [MODEL.onnx ...] [--dump-initializer NAME]
 
 Runs onnx.checker.check_model on the path (full check, external data resolved from the file's
 directory), loads the model with its external data, and prints JSON: ir_version, opsets,
 inputs/outputs with their dims (numbers or symbolic names), node count, op types, initializer
 names with their data types and dims; with --dump-initializer, the float values of that one.
+One JSON line per model, in the order given.
 """
 import argparse
 import json
@@ -28,11 +29,16 @@ def dims(vi):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("model")
+    ap.add_argument("models", nargs="+")
     ap.add_argument("--dump-initializer")
     a = ap.parse_args()
-    onnx.checker.check_model(a.model, full_check=True)
-    m = onnx.load(a.model, load_external_data=False)
+    for path in a.models:
+        check(path, a.dump_initializer)
+
+
+def check(path, dump):
+    onnx.checker.check_model(path, full_check=True)
+    m = onnx.load(path, load_external_data=False)
     g = m.graph
     res = {
         "ir_version": m.ir_version,
@@ -45,9 +51,9 @@ def main():
                                   "external": t.data_location == onnx.TensorProto.EXTERNAL}
                          for t in g.initializer},
     }
-    if a.dump_initializer:
-        onnx.external_data_helper.load_external_data_for_model(m, os.path.dirname(os.path.abspath(a.model)))
-        t = next(t for t in g.initializer if t.name == a.dump_initializer)
+    if dump:
+        onnx.external_data_helper.load_external_data_for_model(m, os.path.dirname(os.path.abspath(path)))
+        t = next(t for t in g.initializer if t.name == dump)
         res["values"] = [float(v) for v in onnx.numpy_helper.to_array(t).astype(numpy.float32).ravel()]
     print(json.dumps(res))
 
