@@ -146,6 +146,30 @@ TEST_F(OnnxInterop, OnnxruntimeMatchesTorchForEveryFamily) {
   }
 }
 
+// What optimum writes comes from torch.onnx.export: Linear weights transposed into
+// "onnx::MatMul_N" read by "/model/layers.0/self_attn/q_proj/MatMul", a tied head as a transposed
+// copy of the embedding. Read back, the weights must run exactly as the source's (check
+// --compare at the f32 rule) for a Llama and a Qwen2 (biases, tied embeddings).
+TEST_F(OnnxInterop, ReadsTorchExportedOnnxBackToHfWeights) {
+  std::string pairs;
+  for (const char* f : {"llama", "qwen2"}) {
+    test::make_model(dir_ / f, fmt::format("--arch {} --seed 12", f));
+    pairs += " " + test::q(dir_ / f) + " " + test::q(dir_ / (std::string(f) + "-torch"));
+  }
+  std::string o;
+  ASSERT_EQ(test::run_python("torch_onnx_export.py" + pairs, &o), 0) << o;
+  for (const char* f : {"llama", "qwen2"}) {
+    const fs::path exp = dir_ / (std::string(f) + "-torch"), back = dir_ / (std::string(f) + "-back");
+    auto r = test::mc_run("convert " + test::q(exp / "model.onnx") + " safetensors --quiet -o " + test::q(back));
+    ASSERT_EQ(r.rc, 0) << r.out;
+    r = test::mc_run("check " + test::q(back) + " --compare " + test::q(dir_ / f) + " --ids 1,2,3,4,5,6 --json");
+    EXPECT_EQ(r.rc, 0) << f << ": " << r.out;
+    const json j = json::parse(r.out.substr(r.out.find('{')), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    EXPECT_EQ(j["comparison"]["max_abs_diff"], 0.0) << r.out;
+  }
+}
+
 // Transformers.js loads each family's directory offline (MiniCPM as llama): fp32 forward logits
 // and greedy generate() equal torch's, fp16 stays within 1e-2 of the logit range; on a Llama with
 // the Llama 2 SentencePiece tokenizer, AutoTokenizer on the tokenizer.json we converted from

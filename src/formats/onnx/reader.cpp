@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <map>
 
+#include "arch/config.h"
 #include "formats/onnx/onnx.h"
 #include "io/probe.h"
 
@@ -224,6 +225,13 @@ Result<Model> read_model(const fs::path& path, const formats::ReadOptions&) {
     return Error{.code = ErrorCode::NotFound, .path = file.string(),
                  .message = "no config.json next to the ONNX model or one directory up",
                  .hint = "an ONNX graph alone does not say the architecture: put the model's config.json beside it"};
+  // A tied model's head is the embedding (transformers ties them on load whatever is stored);
+  // torch's exporter writes a transposed copy of it for the lm_head MatMul.
+  if (auto ac = arch::from_hf_config(m.config); ac && ac->tie_word_embeddings) {
+    const std::string embed = ac->info() && ac->info()->decoder == arch::Decoder::GPT2
+                                  ? std::string(ac->info()->hf_prefix) + "wte.weight" : "model.embed_tokens.weight";
+    if (m.tensors.contains(embed) || m.tensors.contains("wte.weight")) m.tensors.erase("lm_head.weight");
+  }
   if (m.tensors.empty())
     return Error{.code = ErrorCode::NotFound, .path = file.string(),
                  .message = "no initializer has an HF parameter name or a MatMul node to name it after",
