@@ -3,7 +3,8 @@
 // forward logits of IDS, the greedy continuation of IDS by generate() (NEW tokens), and, for a
 // directory with tokenizer files and TEXTS_JSON given, AutoTokenizer's ids for each text (with
 // the special tokens the tokenizer adds).
-// usage: node tests/js/onnx_tfjs.mjs IDS NEW TEXTS_JSON|- ABS_DIR:fp32|fp16 ...
+// A spec "ABS_DIR:tokenizer" loads only the tokenizer (a reference tokenizer.json).
+// usage: node tests/js/onnx_tfjs.mjs IDS NEW TEXTS_JSON|- ABS_DIR:fp32|fp16|tokenizer ...
 import fs from "node:fs";
 import path from "node:path";
 
@@ -25,6 +26,12 @@ const results = {};
 for (const spec of dirs) {
   const cut = spec.lastIndexOf(":");
   const dir = spec.slice(0, cut), dtype = spec.slice(cut + 1);
+  const texts = textsFile === "-" ? [] : JSON.parse(fs.readFileSync(textsFile, "utf8"));
+  if (dtype === "tokenizer") {
+    const tok = await AutoTokenizer.from_pretrained(dir, {local_files_only: true});
+    results[spec] = {tokens: texts.map((t) => tok.encode(t))};
+    continue;
+  }
   const model = await AutoModelForCausalLM.from_pretrained(dir, {dtype, local_files_only: true, device: "cpu"});
   const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
   const attention_mask = new Tensor("int64", BigInt64Array.from(ids.map(() => 1n)), [1, ids.length]);
@@ -38,7 +45,7 @@ for (const spec of dirs) {
   const result = {logits, generated: Array.from(gen.data, Number).slice(ids.length), model_type: model.config.model_type};
   if (textsFile !== "-" && fs.existsSync(path.join(dir, "tokenizer.json"))) {
     const tok = await AutoTokenizer.from_pretrained(dir, {local_files_only: true});
-    result.tokens = JSON.parse(fs.readFileSync(textsFile, "utf8")).map((t) => tok.encode(t));
+    result.tokens = texts.map((t) => tok.encode(t));
   }
   results[spec] = result;
   await model.dispose();

@@ -2,10 +2,11 @@
 """Source models and their reference logits for the ONNX interop tests, in one process.
 
     onnx_oracle.py OUT_DIR --ids 1,2,3 [--ids 4,5 ...] [--greedy N] [--spm TOKENIZER_MODEL]
-                   [--texts TEXTS_JSON] NAME=MAKE_MODELS_ARGS [NAME=... ...]
+                   [--bpe DIR] [--texts TEXTS_JSON] NAME=MAKE_MODELS_ARGS [NAME=... ...]
 
 For each NAME, writes OUT_DIR/NAME with make_models.py's arguments (a model with "--vocab 32000"
-also gets --spm's tokenizer.model copied in), then runs the independent torch forward
+also gets --spm's tokenizer.model copied in, one with "--vocab 50257" --bpe's vocab.json and
+merges.txt), then runs the independent torch forward
 (ref_forward.py) on every --ids sequence. Prints one JSON line:
 {"models": {NAME: {"logits": [per sequence [[...] per position]], "greedy": [N ids after the
 first sequence]}}, "spm_ids": [SentencePiece ids of each text, no BOS] (with --texts)}.
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--ids", action="append", required=True)
     ap.add_argument("--greedy", type=int, default=8)
     ap.add_argument("--spm")
+    ap.add_argument("--bpe")
     ap.add_argument("--texts")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
@@ -45,6 +47,9 @@ def main():
         sys.argv = saved
         if a.spm and "--vocab 32000" in args:
             shutil.copy(a.spm, os.path.join(path, "tokenizer.model"))
+        if a.bpe and "--vocab 50257" in args:
+            for f in ("vocab.json", "merges.txt"):
+                shutil.copy(os.path.join(a.bpe, f), os.path.join(path, f))
         cfg, sd = stlib.load_hf_dir(path)
         with torch.no_grad():
             logits = [[[float(v) for v in row] for row in ref_forward.forward(cfg, sd, s)] for s in seqs]

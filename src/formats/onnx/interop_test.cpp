@@ -173,7 +173,8 @@ TEST_F(OnnxInterop, ReadsTorchExportedOnnxBackToHfWeights) {
 // Transformers.js loads each family's directory offline (MiniCPM as llama): fp32 forward logits
 // and greedy generate() equal torch's, fp16 stays within 1e-2 of the logit range; on a Llama with
 // the Llama 2 SentencePiece tokenizer, AutoTokenizer on the tokenizer.json we converted from
-// tokenizer.model gives SentencePiece's ids after the BOS.
+// tokenizer.model gives SentencePiece's ids after the BOS; on a GPT-2 with vocab.json +
+// merges.txt, ours gives the ids of GPT-2's own tokenizer.json (same engine, HF's file).
 TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
   const auto spm = test::fixture("tokenizers/llama2-spm/tokenizer.model");
   std::vector<Case> cases;
@@ -184,15 +185,21 @@ TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
   const std::vector<std::string> texts{"Hello world", "The quick brown fox jumps over the lazy dog.",
                                        "  two leading spaces\nand a newline", "naïve café 日本語 🙂", "pi is 3.14159"};
   std::ofstream(dir_ / "texts.json") << json(texts).dump();
-  std::string extra;
+  std::string extra = " --texts " + test::q(dir_ / "texts.json");
+  const auto bpe = test::fixture("tokenizers/gpt2/tokenizer.json");
+  if (bpe) {
+    cases.push_back({"bpe", "--arch gpt2 --seed 9 --vocab 50257", ""});
+    extra += " --bpe " + test::q(bpe->parent_path());
+  }
   if (spm) {
     cases.push_back({"spm", "--arch llama --seed 8 --vocab 32000", ""});
-    extra = "--spm " + test::q(*spm) + " --texts " + test::q(dir_ / "texts.json");
+    extra += " --spm " + test::q(*spm);
   }
   const json ref = make_and_export(cases, extra);
   std::string specs;
   for (const auto& c : cases)
     specs += " " + test::q(fs::absolute(exported(c)).string() + (c.convert_args.empty() ? ":fp32" : ":fp16"));
+  if (bpe) specs += " " + test::q(fs::absolute(bpe->parent_path()).string() + ":tokenizer");
   std::string o;
   ASSERT_EQ(test::run_command(fmt::format("node tests/js/onnx_tfjs.mjs {} 8 {}{}", kIds, test::q(dir_ / "texts.json"), specs), &o), 0) << o;
   const auto tj = test::last_json_line(o);
@@ -202,7 +209,7 @@ TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
     const json& x = (*tj)[fs::absolute(exported(c)).string() + (fp16 ? ":fp16" : ":fp32")];
     ASSERT_TRUE(x.is_object()) << c.name;
     const json& r = ref["models"][c.src()];
-    const std::string family = c.src() == "minicpm" || c.src() == "spm" ? "llama" : c.src();
+    const std::string family = c.src() == "minicpm" || c.src() == "spm" ? "llama" : c.src() == "bpe" ? "gpt2" : c.src();
     EXPECT_EQ(x["model_type"], family) << c.name;
     const double d = max_diff(x["logits"], r["logits"][0]);
     if (fp16) {
@@ -211,6 +218,13 @@ TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
       EXPECT_LE(d, 1e-4) << c.name;
       EXPECT_EQ(x["generated"], r["greedy"]) << c.name;
     }
+  }
+  if (bpe) {
+    const json& ours = (*tj)[fs::absolute(exported({"bpe", "", ""})).string() + ":fp32"]["tokens"];
+    const json& hf = (*tj)[fs::absolute(bpe->parent_path()).string() + ":tokenizer"]["tokens"];
+    EXPECT_EQ(ours.size(), texts.size());
+    EXPECT_EQ(ours, hf);
+    EXPECT_EQ(hf[0], json::array({15496, 995}));  // "Hello world" in GPT-2
   }
   if (!spm) GTEST_SKIP() << "fixture tokenizers/llama2-spm/tokenizer.model not available: tokenizer part skipped";
   const fs::path out = exported(cases.back());

@@ -47,10 +47,12 @@ Result<std::optional<bool>> external_option(const ojson& qc) {
 // tokenizer_config.json's add_bos_token: a converted SentencePiece vocabulary gets the
 // TemplateProcessing transformers' LlamaConverter writes ("<s> $A", pairs "<s> $A <s> $B").
 std::string with_special_template(const std::string& tokenizer_json, const tok::Vocab& v) {
-  auto j = nlohmann::ordered_json::parse(tokenizer_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j["post_processor"].is_null()) return tokenizer_json;
   const bool bos = v.add_bos && v.bos_id >= 0, eos = v.add_eos && v.eos_id >= 0;
-  if (!bos && !eos) return tokenizer_json;
+  // vocab_to_hf writes the top-level key as `  "post_processor": null` (indent 2); splice the
+  // template there instead of re-parsing a large vocabulary.
+  const std::string key = "\n  \"post_processor\": null";
+  const size_t at = tokenizer_json.find(key);
+  if ((!bos && !eos) || at == std::string::npos) return tokenizer_json;
   using oj = nlohmann::ordered_json;
   oj specials = oj::object();
   auto special = [&](int32_t id, int type) {
@@ -67,8 +69,8 @@ std::string with_special_template(const std::string& tokenizer_json, const tok::
   if (bos) pair.push_back(special(v.bos_id, 1));
   pair.push_back(seq("B", 1));
   if (eos) pair.push_back(special(v.eos_id, 1));
-  j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
-  return j.dump(2);
+  const oj post = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+  return tokenizer_json.substr(0, at) + "\n  \"post_processor\": " + post.dump() + tokenizer_json.substr(at + key.size());
 }
 
 std::string source_text(const ExtraFile& f) {
