@@ -14,7 +14,6 @@ first sequence]}}, "spm_ids": [SentencePiece ids of each text, no BOS] (with --t
 import argparse
 import json
 import os
-import shlex
 import shutil
 import sys
 
@@ -41,7 +40,7 @@ def main():
         name, args = spec.split("=", 1)
         path = os.path.join(a.out, name)
         saved = sys.argv
-        sys.argv = ["make_models.py", path] + shlex.split(args)
+        sys.argv = ["make_models.py", path] + args.split()  # no spaces inside one argument
         make_models.VOCAB = 256  # main() may change the module default (--vocab)
         make_models.main()
         sys.argv = saved

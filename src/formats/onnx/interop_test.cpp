@@ -105,11 +105,16 @@ TEST_F(OnnxInterop, OnnxruntimeMatchesTorchForEveryFamily) {
       {"qwen2", "--arch qwen2 --seed 5", ""},
       {"minicpm", "--arch minicpm --seed 6", ""},
       {"gpt2", "--arch gpt2 --seed 7", ""},
-      {"llama-ext", "--arch llama --seed 3", R"(--quant-config '{"external_data": true}')"},
+      {"llama3-rope", R"(--arch llama --seed 13 --rope-scaling {"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16})", ""},
+      {"llama-fp16", "", "--dtype fp16", "llama"},
+      {"llama-ext", "", R"(--quant-config '{"external_data": true}')", "llama"},
+  };
+  auto file_of = [&](const Case& c) {
+    return exported(c) / "onnx" / (c.convert_args == "--dtype fp16" ? "model_fp16.onnx" : "model.onnx");
   };
   const json ref = make_and_export(cases);
   std::string files;
-  for (const auto& c : cases) files += " " + test::q(exported(c) / "onnx" / "model.onnx");
+  for (const auto& c : cases) files += " " + test::q(file_of(c));
   std::string o;
   ASSERT_EQ(test::run_python("onnx_check.py" + files, &o), 0) << o;
   std::vector<json> checked;
@@ -126,6 +131,7 @@ TEST_F(OnnxInterop, OnnxruntimeMatchesTorchForEveryFamily) {
   }
   EXPECT_TRUE(checked.back()["initializers"]["lm_head.weight"]["external"].get<bool>());
   EXPECT_FALSE(checked.back()["initializers"]["const/i64_-1"]["external"].get<bool>());
+  EXPECT_EQ(checked[6]["initializers"]["lm_head.weight"]["data_type"], 10);  // FLOAT16
   auto cfg = test::read_json_file(exported(cases[3]) / "config.json");
   ASSERT_TRUE(cfg.has_value());
   EXPECT_EQ((*cfg)["model_type"], "llama");  // minicpm folded
@@ -135,14 +141,16 @@ TEST_F(OnnxInterop, OnnxruntimeMatchesTorchForEveryFamily) {
   const auto ort = test::last_json_line(o);
   ASSERT_TRUE(ort.has_value()) << o;
   for (const auto& c : cases) {
-    const json& r = ref["models"][c.name]["logits"];
-    const json& x = (*ort)[(exported(c) / "onnx" / "model.onnx").string()];
+    const json& r = ref["models"][c.src()]["logits"];
+    const json& x = (*ort)[file_of(c).string()];
     ASSERT_EQ(r.size(), 4u) << c.name;
     ASSERT_TRUE(x.is_object()) << c.name;
-    EXPECT_LE(max_diff(x["full"], r[0]), 1e-4) << c.name << " full prompt";
-    EXPECT_LE(max_diff(x["incremental"], r[0]), 1e-4) << c.name << " incremental";
-    EXPECT_LE(max_diff(x["batch"][0], r[2]), 1e-4) << c.name << " batch row 0 + cached step";
-    EXPECT_LE(max_diff(x["batch"][1], r[3]), 1e-4) << c.name << " batch row 1 (left-padded) + cached step";
+    // f32: 1e-4; f16 weights: 1e-2 x the logit range (the check rule for f16)
+    const double tol = c.convert_args == "--dtype fp16" ? 1e-2 * std::max(1.0, range(r[0])) : 1e-4;
+    EXPECT_LE(max_diff(x["full"], r[0]), tol) << c.name << " full prompt";
+    EXPECT_LE(max_diff(x["incremental"], r[0]), tol) << c.name << " incremental";
+    EXPECT_LE(max_diff(x["batch"][0], r[2]), tol) << c.name << " batch row 0 + cached step";
+    EXPECT_LE(max_diff(x["batch"][1], r[3]), tol) << c.name << " batch row 1 (left-padded) + cached step";
   }
 }
 
