@@ -190,6 +190,8 @@ TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
     cases.push_back({f, "--arch " + f + " --seed 11", ""});
     cases.push_back({f + "-fp16", "", "--dtype fp16", f});
   }
+  // External data: Transformers.js finds model.onnx_data (config's transformers.js_config).
+  cases.push_back({"llama-ext", "", R"(--quant-config '{"external_data": true}')", "llama"});
   const std::vector<std::string> texts{"Hello world", "The quick brown fox jumps over the lazy dog.",
                                        "  two leading spaces\nand a newline", "naïve café 日本語 🙂", "pi is 3.14159"};
   std::ofstream(dir_ / "texts.json") << json(texts).dump();
@@ -206,14 +208,14 @@ TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
   const json ref = make_and_export(cases, extra);
   std::string specs;
   for (const auto& c : cases)
-    specs += " " + test::q(fs::absolute(exported(c)).string() + (c.convert_args.empty() ? ":fp32" : ":fp16"));
+    specs += " " + test::q(fs::absolute(exported(c)).string() + (c.convert_args == "--dtype fp16" ? ":fp16" : ":fp32"));
   if (bpe) specs += " " + test::q(fs::absolute(bpe->parent_path()).string() + ":tokenizer");
   std::string o;
   ASSERT_EQ(test::run_command(fmt::format("node tests/js/onnx_tfjs.mjs {} 8 {}{}", kIds, test::q(dir_ / "texts.json"), specs), &o), 0) << o;
   const auto tj = test::last_json_line(o);
   ASSERT_TRUE(tj.has_value()) << o;
   for (const auto& c : cases) {
-    const bool fp16 = !c.convert_args.empty();
+    const bool fp16 = c.convert_args == "--dtype fp16";
     const json& x = (*tj)[fs::absolute(exported(c)).string() + (fp16 ? ":fp16" : ":fp32")];
     ASSERT_TRUE(x.is_object()) << c.name;
     const json& r = ref["models"][c.src()];

@@ -193,7 +193,9 @@ Result<Model> read_model(const fs::path& path, const formats::ReadOptions&) {
   Model m;
   m.source_format = "onnx";
   m.source_path = path.string();
-  m.weight_files.push_back(fs::relative(file, io::is_dir(path) ? path : file.parent_path()).string());
+  std::error_code ec;
+  const fs::path rel = fs::relative(file, io::is_dir(path) ? path : file.parent_path(), ec);
+  m.weight_files.push_back(ec ? file.filename().string() : rel.string());
   // Unnamed MatMul weights: name them after the node that reads them.
   std::map<std::string, std::string> matmul_names;
   for (const Node& n : om.model.nodes)
