@@ -366,9 +366,7 @@ Result<ModelIn> decode_model(std::span<const std::byte> bytes) {
       default: break;
     }
   }
-  if (!have_graph)
-    return Error{.code = ErrorCode::Corrupt, .offset = 0,
-                 .message = "no GraphProto in this ModelProto (not an ONNX model, or truncated)"};
+  m.has_graph = have_graph;
   return m;
 }
 

@@ -117,6 +117,7 @@ struct ModelIn {
   std::vector<InitIn> inits;
   std::vector<ValueInfo> inputs, outputs;
   std::vector<std::pair<std::string, std::string>> metadata;
+  bool has_graph = false;  // a ModelProto without one decodes (inspect names it) but is invalid
   int64_t default_opset() const;  // the "" / "ai.onnx" version, 0 when absent
 };
 

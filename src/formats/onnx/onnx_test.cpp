@@ -84,6 +84,8 @@ TEST(Onnx, ExternalDataOnRequestWithAlignedOffsets) {
   auto back = read_model(w->dir.path(), {});
   ASSERT_TRUE(back.ok()) << back.error().render();
   for (const auto& e : src.tensors) EXPECT_EQ(*read_all(*back->tensors.find(e.name)), *read_all(e)) << e.name;
+  EXPECT_FALSE(back->config.contains("transformers.js_config"));  // ours, not carried further
+  EXPECT_TRUE(back->config_modified);
   // Forcing inline is fine for a small model.
   auto w2 = write(src, ojson{{"external_data", false}});
   ASSERT_TRUE(w2->res.ok());

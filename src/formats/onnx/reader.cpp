@@ -189,6 +189,10 @@ Result<TensorStore> initializer_tensors(const OpenModel& om) {
 Result<Model> read_model(const fs::path& path, const formats::ReadOptions&) {
   const fs::path file = MC_TRY(find_model_file(path));
   const OpenModel om = MC_TRY(open_model(file));
+  if (!om.model.has_graph)
+    return Error{.code = ErrorCode::Corrupt, .path = file.string(), .offset = 0,
+                 .message = "no GraphProto in this ModelProto (not an ONNX model, or truncated)",
+                 .hint = "re-download or re-export the model"};
   const TensorStore all = MC_TRY(initializer_tensors(om));
   Model m;
   m.source_format = "onnx";
@@ -218,7 +222,7 @@ Result<Model> read_model(const fs::path& path, const formats::ReadOptions&) {
     if (m.config.is_discarded() || !m.config.is_object())
       return Error{.code = ErrorCode::Corrupt, .path = (dir / "config.json").string(),
                    .message = "config.json is not a JSON object", .hint = "fix or re-download config.json"};
-    m.config.erase("transformers.js_config");
+    if (m.config.erase("transformers.js_config")) m.config_modified = true;  // ours, not the model's
     for (auto name : kCarried)
       if (is_file(dir / name)) m.extra_files.push_back({std::string(name), dir / name, std::nullopt});
     break;

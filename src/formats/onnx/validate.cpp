@@ -40,6 +40,7 @@ Error problem(ErrorCode c, const fs::path& p, std::string msg) {
 
 void check_graph(const OpenModel& om, formats::ValidationReport& r) {
   const ModelIn& m = om.model;
+  if (!m.has_graph) r.errors.push_back(problem(ErrorCode::Corrupt, om.path, "no GraphProto in this ModelProto"));
   if (m.ir_version < 3 || m.ir_version > 10)
     r.errors.push_back(problem(ErrorCode::Unsupported, om.path, fmt::format("IR version {} (supported: 3 to 10)", m.ir_version)));
   if (m.default_opset() <= 0)
@@ -139,6 +140,7 @@ Result<ojson> describe(const fs::path& path, const formats::ReadOptions&) {
   ojson d = ojson::object();
   d["onnx_file"] = f.string();
   d["ir_version"] = m.ir_version;
+  d["has_graph"] = m.has_graph;
   ojson ops = ojson::object();
   for (const auto& [dom, v] : m.opsets) ops[dom.empty() ? "ai.onnx" : dom] = v;
   d["opsets"] = ops;
