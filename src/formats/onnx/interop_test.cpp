@@ -1,10 +1,12 @@
 // Interop with the real consumers of our ONNX exports (ctest label: interop). Every family's tiny
-// random HF model (tests/py/make_models.py) is exported with `modelconvert convert ... onnx`;
+// random HF model and its independent torch forward (tests/py/onnx_oracle.py: make_models.py +
+// ref_forward.py, one process per test) are exported with `modelconvert convert ... onnx`;
 //   - Debian's python3-onnx checker (full check, shape inference) accepts the file;
 //   - onnxruntime (npm onnxruntime-node, tests/js/onnx_ort.mjs) runs it on the whole prompt,
 //     incrementally with present.* fed back, and on a left-padded batch of two plus one cached
-//     step, each matching the independent torch forward of the source (tests/py/ref_multi.py)
-//     within 1e-4;
+//     step, each within 1e-4 of the torch forward (fp16 weights: 1e-2 x the logit range);
+//   - torch.onnx.export's files (optimum's naming) read back to weights that run exactly as the
+//     source's;
 //   - Transformers.js (npm @huggingface/transformers, tests/js/onnx_tfjs.mjs) loads the directory
 //     offline: forward logits and greedy generate() equal the source's, its AutoTokenizer on the
 //     tokenizer.json converted from tokenizer.model gives SentencePiece's ids, and the fp16
