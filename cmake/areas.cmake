@@ -25,16 +25,18 @@ mc_area(llama2c DIRS src/formats/llama2c DEPS mc_engine mc_arch mc_transforms)
 mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant mc_transforms)
 mc_area(megatron DIRS src/formats/megatron DEPS mc_engine mc_arch mc_torch mc_safetensors)
 mc_area(torchscript DIRS src/formats/torchscript DEPS mc_engine mc_arch mc_torch mc_graph ZLIB::ZLIB)
+mc_area(onnx DIRS src/formats/onnx DEPS mc_engine mc_arch mc_graph mc_transforms mc_tokenizer)
 # The registry of engines (converter/registry.cpp), the pipeline, check; then the public API.
 mc_area(converter DIRS src/converter
-        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_torchscript mc_transforms mc_graph mc_tokenizer)
+        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_torchscript mc_onnx mc_transforms
+             mc_graph mc_tokenizer)
 mc_area(api DIRS src/api DEPS mc_converter)
 
 add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp)
 target_link_libraries(modelconvert PRIVATE mc_api CLI11::CLI11)
 install(TARGETS modelconvert)
 # Test programs that drive the command line need the program built first.
-foreach(t test_converter test_mlx test_megatron test_gguf test_torchscript)
+foreach(t test_converter test_mlx test_megatron test_gguf test_torchscript test_onnx)
   if(TARGET ${t})
     add_dependencies(${t} modelconvert)
   endif()

@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev
   libopenblas-dev zlib1g-dev libicu-dev
-  python3 python3-numpy python3-torch python3-sentencepiece time
+  python3 python3-numpy python3-torch python3-sentencepiece python3-onnx time
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -29,6 +29,7 @@ fi
 # Interop clients (llama.cpp through node-llama-cpp, a second GGUF parser) from the lock file.
 if [ -f package-lock.json ] && [ "${MC_SKIP_NPM:-0}" != 1 ]; then
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
+    # onnxruntime-node's postinstall would download CUDA libraries; its CPU binaries ship in the package.
+    ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
   fi
 fi

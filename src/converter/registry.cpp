@@ -10,6 +10,7 @@
 #include "formats/llama2c/llama2c.h"
 #include "formats/megatron/megatron.h"
 #include "formats/mlx/mlx.h"
+#include "formats/onnx/onnx.h"
 #include "formats/torchscript/torchscript.h"
 
 namespace mc::formats {
@@ -36,27 +37,8 @@ std::string quant_method(const fs::path& dir) {
   return {};
 }
 
-bool has_file_matching(const fs::path& dir, std::string_view prefix, std::string_view suffix) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string n = e.path().filename().string();
-    if (n.size() >= prefix.size() + suffix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
-        n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return true;
-  }
-  return false;
-}
-
 // ---- detectors of formats whose engine is not (yet) readable: they still name the format ----
 
-Confidence detect_onnx(const fs::path& p) {
-  if (io::is_dir(p)) {
-    return has_file_matching(p, "", ".onnx") ? Confidence::Likely : Confidence::No;
-  }
-  if (p.extension() != ".onnx") return Confidence::No;
-  const auto pr = io::probe_file(p);
-  // ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
-  return pr.ok && !pr.head.empty() && pr.head[0] == 0x08 ? Confidence::Certain : Confidence::Likely;
 }
 
 Confidence detect_gptq(const fs::path& p) {
@@ -75,8 +57,7 @@ const std::array<Engine, 12>& table() {
       hf::safetensors_engine(),
       hf::pytorch_engine(),
       gguf::engine(),
-      Engine{"onnx", "ONNX graph with external or embedded weights (onnxruntime, Transformers.js)",
-             detect_onnx},
+      onnx::engine(),
       torchscript::engine(),
       mlx::engine(),
       Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
