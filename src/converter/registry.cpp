@@ -39,8 +39,6 @@ std::string quant_method(const fs::path& dir) {
 
 // ---- detectors of formats whose engine is not (yet) readable: they still name the format ----
 
-}
-
 Confidence detect_gptq(const fs::path& p) {
   return io::is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
 }

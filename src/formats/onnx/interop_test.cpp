@@ -136,7 +136,10 @@ TEST_F(OnnxInterop, OnnxruntimeMatchesTorchForEveryFamily) {
   }
   EXPECT_TRUE(checked.back()["initializers"]["lm_head.weight"]["external"].get<bool>());
   EXPECT_FALSE(checked.back()["initializers"]["const/i64_-1"]["external"].get<bool>());
-  EXPECT_EQ(checked[6]["initializers"]["lm_head.weight"]["data_type"], 10);  // FLOAT16
+  for (size_t i = 0; i < cases.size(); ++i)
+    if (cases[i].name == "llama-fp16") {
+      EXPECT_EQ(checked[i]["initializers"]["lm_head.weight"]["data_type"], 10);  // FLOAT16
+    }
   auto cfg = test::read_json_file(exported(cases[3]) / "config.json");
   ASSERT_TRUE(cfg.has_value());
   EXPECT_EQ((*cfg)["model_type"], "llama");  // minicpm folded
@@ -231,7 +234,15 @@ TEST_F(OnnxInterop, TransformersJsLoadsOfflineGeneratesAndTokenizes) {
       EXPECT_LE(d, 1e-2 * std::max(1.0, range(r["logits"][0]))) << c.name;
     } else {
       EXPECT_LE(d, 1e-4) << c.name;
-      EXPECT_EQ(x["generated"], r["greedy"]) << c.name;
+      // generate() runs with min_new_tokens, which masks EOS (id 2 in the test models) until the
+      // end: the continuations agree up to the first EOS of the reference.
+      std::vector<int> want = r["greedy"].get<std::vector<int>>(), got = x["generated"].get<std::vector<int>>();
+      if (auto eos = std::find(want.begin(), want.end(), 2); eos != want.end() && c.src() != "gpt2" && c.src() != "bpe") {
+        want.erase(eos, want.end());
+        got.resize(std::min(got.size(), want.size()));
+      }
+      EXPECT_FALSE(want.empty()) << c.name;
+      EXPECT_EQ(got, want) << c.name;
     }
   }
   if (bpe) {
