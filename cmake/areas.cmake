@@ -6,7 +6,7 @@ if(MC_BUILD_TESTS)
   target_link_libraries(mc_testutil PUBLIC mc_core GTest::gtest)
   target_compile_definitions(mc_testutil PRIVATE MC_BINARY_PATH="${CMAKE_BINARY_DIR}/modelconvert")
 endif()
-mc_area(quant DIRS src/quant DEPS mc_core)
+mc_area(quant DIRS src/quant DEPS mc_core openblas)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
 # The engine contract (src/formats/engine.h) that every format engine implements.
