@@ -6,6 +6,7 @@
 
 #include "io/probe.h"
 #include "formats/gguf/gguf.h"
+#include "formats/gptq_awq/gptq_awq.h"
 #include "formats/hf/hf.h"
 #include "formats/llama2c/llama2c.h"
 #include "formats/megatron/megatron.h"
@@ -14,26 +15,6 @@
 namespace mc::formats {
 
 namespace {
-
-nlohmann::json config_of(const fs::path& dir) {
-  const std::string text = io::slurp_small(dir / "config.json");
-  if (text.empty()) return nullptr;
-  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-}
-
-std::string quant_method(const fs::path& dir) {
-  const auto cfg = config_of(dir);
-  if (cfg.is_object()) {
-    auto q = cfg.find("quantization_config");
-    if (q != cfg.end() && q->is_object()) {
-      auto m = q->find("quant_method");
-      if (m != q->end() && m->is_string()) return m->get<std::string>();
-    }
-  }
-  std::error_code ec;
-  if (fs::exists(dir / "quantize_config.json", ec)) return "gptq";
-  return {};
-}
 
 bool has_file_matching(const fs::path& dir, std::string_view prefix, std::string_view suffix) {
   std::error_code ec;
@@ -67,14 +48,6 @@ Confidence detect_torchscript(const fs::path& p) {
   return ts ? Confidence::Certain : Confidence::No;
 }
 
-Confidence detect_gptq(const fs::path& p) {
-  return io::is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
-}
-
-Confidence detect_awq(const fs::path& p) {
-  return io::is_dir(p) && quant_method(p) == "awq" ? Confidence::Certain : Confidence::No;
-}
-
 Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
 
 const std::array<Engine, 12>& table() {
@@ -87,8 +60,8 @@ const std::array<Engine, 12>& table() {
              detect_onnx},
       Engine{"torchscript", "TorchScript archive (torch.jit.load)", detect_torchscript},
       mlx::engine(),
-      Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
-      Engine{"awq", "AWQ-quantized HuggingFace directory (AutoAWQ GEMM)", detect_awq},
+      gptq_awq::gptq_engine(),
+      gptq_awq::awq_engine(),
       megatron::engine(),
       Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
       llama2c::engine(),

@@ -1,4 +1,4 @@
-// Internal to quant/: OpenBLAS's thread count for the duration of one call. The reference
+// OpenBLAS's thread count for the duration of one call. The reference
 // runtime pins OpenBLAS to one thread (it splits work itself); the calibrated quantizers' large
 // SYRK/GEMM calls want every core.
 #pragma once
