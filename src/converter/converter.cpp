@@ -211,12 +211,17 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
     // Calibrating writers tokenize text with the model's own tokenizer (made on first use).
     auto tk = std::make_shared<std::optional<tok::Tokenizer>>();
     const Model* src = &model;
-    wo.tokenize = [tk, src](std::string_view text, bool add_special) -> Result<std::vector<int32_t>> {
+    const std::optional<fs::path> attached = req.tokenizer;
+    wo.tokenize = [tk, src, attached](std::string_view text, bool add_special) -> Result<std::vector<int32_t>> {
       if (!*tk) {
         auto t = tokenizer_for(*src);
-        if (!t)
-          return std::move(t).error().with_hint(
-              "the calibration text is tokenized with the model's own tokenizer: pass --tokenizer FILE");
+        if (!t && attached) t = tokenizer_from_path(*attached);
+        if (!t) {
+          Error e = std::move(t).error();
+          e.hint = "the calibration text is tokenized with the model's own tokenizer: add its tokenizer files "
+                   "or pass --tokenizer FILE";
+          return e;
+        }
         *tk = std::move(*t);
       }
       return (**tk).encode(text, add_special);

@@ -169,14 +169,31 @@ Status load_as(const TensorEntry& e, std::vector<T>& dst) {
   return e.data->read(0, std::span(reinterpret_cast<std::byte*>(dst.data()), dst.size() * sizeof(T)));
 }
 
-TensorEntry dequantized(const QInfo& qi, const Module& m) {
+// The module with its tensors copied (the store they came from may go away; the data sources
+// are shared).
+struct OwnedModule {
+  Module m;
+  TensorEntry qweight, qzeros, scales, g_idx;
+  explicit OwnedModule(const Module& src) : m(src), qweight(*src.qweight), qzeros(*src.qzeros), scales(*src.scales) {
+    if (src.g_idx) g_idx = *src.g_idx;
+    m.qweight = &qweight;
+    m.qzeros = &qzeros;
+    m.scales = &scales;
+    m.g_idx = src.g_idx ? &g_idx : nullptr;
+  }
+};
+
+TensorEntry dequantized(const QInfo& qi, const Module& src) {
+  auto owned = std::make_shared<const OwnedModule>(src);
+  const Module& m = owned->m;
   const DType dt = m.scales->dtype;
   TensorEntry e{m.prefix + ".weight", dt, {m.out, m.in}, nullptr};
   const int64_t g = qi.group_size < 0 ? m.in : qi.group_size;
   e.stored_bits = double(qi.bits) + double(16 + qi.bits) / double(g);
   const uint64_t row_bytes = uint64_t(m.in) * dtype_size(dt);
   const uint64_t total = row_bytes * uint64_t(m.out);
-  auto fill = [qi, m, dt, g, row_bytes](int64_t r0, int64_t n, std::byte* dst) -> Status {
+  auto fill = [qi, owned, dt, g, row_bytes](int64_t r0, int64_t n, std::byte* dst) -> Status {
+    const Module& m = owned->m;
     std::vector<uint32_t> qw, qz;
     std::vector<int32_t> gi(static_cast<size_t>(m.in));
     std::vector<float> sc(static_cast<size_t>(m.groups * m.out));
