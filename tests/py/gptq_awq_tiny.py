@@ -8,15 +8,15 @@ independent GPTQ/AWQ unpacker with a torch forward that measures quantized model
         the last three essays of the corpus, and writes OUT_DIR/model (HF directory, f32),
         OUT_DIR/train.txt (the calibration text) and OUT_DIR/heldout.json (token windows of the
         last three essays, which neither training nor calibration see).
-    gptq_awq_tiny.py rtn SRC_DIR OUT_DIR --bits B --group G
+    gptq_awq_tiny.py rtn SRC_DIR OUT_DIR --bits B [B ...] --group G
         Round-to-nearest with GPTQ's quantizer (sym, per group of G inputs, fp16 scales) applied
-        to every decoder Linear; writes a dense f32 HF directory.
-    gptq_awq_tiny.py kl SRC_DIR MODEL_DIR HELDOUT_JSON
+        to every decoder Linear; writes dense f32 HF directories OUT_DIR/rtnB.
+    gptq_awq_tiny.py kl SRC_DIR HELDOUT_JSON MODEL_DIR [MODEL_DIR ...]
         Mean KL(source || model) and top-1 agreement over the held-out windows, both models run
         by ref_forward.py's torch forward. MODEL_DIR may be dense, GPTQ or AWQ; GPTQ/AWQ weights
         are unpacked here, independently of modelconvert (QuantLinear semantics, below).
-    gptq_awq_tiny.py unpack QDIR DENSE_DIR
-        Checks a GPTQ/AWQ directory against the layout and against DENSE_DIR (modelconvert's own
+    gptq_awq_tiny.py unpack QDIR DENSE_DIR [QDIR DENSE_DIR ...]
+        Checks each GPTQ/AWQ directory against the layout and against DENSE_DIR (modelconvert's own
         dequantization of QDIR): every code within [0, 2^bits), every scale positive and fp16,
         g_idx a permutation of whole groups, and the dequantized weights equal.
 
@@ -230,13 +230,15 @@ def is_linear(name):
 
 def cmd_rtn(a):
     cfg, sd = stlib.load_hf_dir(a.src)
-    out = {}
-    for k, v in sd.items():
-        out[k] = torch.from_numpy(rtn(v.float().numpy(), a.bits, a.group)) if is_linear(k) else v.float()
-    os.makedirs(a.out, exist_ok=True)
-    stlib.save_safetensors(os.path.join(a.out, "model.safetensors"), out, {"format": "pt"})
-    with open(os.path.join(a.out, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
+    for bits in a.bits:
+        out = {}
+        for k, v in sd.items():
+            out[k] = torch.from_numpy(rtn(v.float().numpy(), bits, a.group)) if is_linear(k) else v.float()
+        d = os.path.join(a.out, f"rtn{bits}")
+        os.makedirs(d, exist_ok=True)
+        stlib.save_safetensors(os.path.join(d, "model.safetensors"), out, {"format": "pt"})
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
     print(json.dumps({"ok": True}))
     return 0
 
@@ -308,40 +310,50 @@ def dequant_dir(qdir):
 
 
 def cmd_unpack(a):
-    _, mine, facts = dequant_dir(a.qdir)
-    _, theirs = stlib.load_hf_dir(a.dense)
-    worst = 0.0
-    for k, v in mine.items():
-        t = theirs[k].float()
-        if v.shape != t.shape:
-            raise SystemExit(f"{k}: shape {list(v.shape)} vs {list(t.shape)}")
-        # modelconvert stores the dequantized weight in f16 (the scales' dtype).
-        ref = v.half().float() if ".layers." in k and k.endswith("_proj.weight") else v
-        worst = max(worst, (ref - t).abs().max().item())
-    facts.update({"ok": worst == 0.0, "max_abs_diff": worst})
-    print(json.dumps(facts))
-    return 0 if worst == 0.0 else 1
+    if len(a.dirs) % 2 != 0:
+        raise SystemExit("unpack takes pairs QDIR DENSE_DIR")
+    results, ok = [], True
+    for qdir, dense in zip(a.dirs[0::2], a.dirs[1::2]):
+        _, mine, facts = dequant_dir(qdir)
+        _, theirs = stlib.load_hf_dir(dense)
+        worst = 0.0
+        for k, v in mine.items():
+            t = theirs[k].float()
+            if v.shape != t.shape:
+                raise SystemExit(f"{qdir}: {k}: shape {list(v.shape)} vs {list(t.shape)}")
+            # modelconvert stores the dequantized weight in f16 (the scales' dtype).
+            ref = v.half().float() if ".layers." in k and k.endswith("_proj.weight") else v
+            worst = max(worst, (ref - t).abs().max().item())
+        facts.update({"dir": qdir, "max_abs_diff": worst})
+        ok = ok and worst == 0.0
+        results.append(facts)
+    print(json.dumps({"ok": ok, "results": results}))
+    return 0 if ok else 1
 
 
 def cmd_kl(a):
     with open(a.heldout) as f:
         windows = json.load(f)
     scfg, ssd = stlib.load_hf_dir(a.src)
-    with open(os.path.join(a.model, "config.json")) as f:
-        quantized = "quantization_config" in json.load(f)
-    if quantized:
-        mcfg, msd, _ = dequant_dir(a.model)
-    else:
-        mcfg, msd = stlib.load_hf_dir(a.model)
-    kl_sum, n, agree = 0.0, 0, 0
     with torch.no_grad():
-        for ids in windows:
-            ls = torch.log_softmax(ref_forward.forward(scfg, ssd, ids).double(), -1)
-            lm = torch.log_softmax(ref_forward.forward(mcfg, msd, ids).double(), -1)
-            kl_sum += (ls.exp() * (ls - lm)).sum(-1).sum().item()
-            agree += (ls.argmax(-1) == lm.argmax(-1)).sum().item()
-            n += len(ids)
-    print(json.dumps({"ok": True, "mean_kl": kl_sum / n, "top1": agree / n, "positions": n}))
+        ref = [torch.log_softmax(ref_forward.forward(scfg, ssd, ids).double(), -1) for ids in windows]
+        results = {}
+        for model in a.models:
+            with open(os.path.join(model, "config.json")) as f:
+                quantized = "quantization_config" in json.load(f)
+            if quantized:
+                mcfg, msd, _ = dequant_dir(model)
+            else:
+                mcfg, msd = stlib.load_hf_dir(model)
+            kl_sum, n, agree = 0.0, 0, 0
+            for ids, ls in zip(windows, ref):
+                lm = torch.log_softmax(ref_forward.forward(mcfg, msd, ids).double(), -1)
+                kl_sum += (ls.exp() * (ls - lm)).sum(-1).sum().item()
+                agree += (ls.argmax(-1) == lm.argmax(-1)).sum().item()
+                n += len(ids)
+            results[os.path.basename(os.path.normpath(model))] = {"mean_kl": kl_sum / n, "top1": agree / n,
+                                                                   "positions": n}
+    print(json.dumps({"ok": True, "results": results}))
     return 0
 
 
@@ -354,15 +366,14 @@ def main():
     r = sub.add_parser("rtn")
     r.add_argument("src")
     r.add_argument("out")
-    r.add_argument("--bits", type=int, default=4)
+    r.add_argument("--bits", type=int, nargs="+", default=[4])
     r.add_argument("--group", type=int, default=128)
     k = sub.add_parser("kl")
     k.add_argument("src")
-    k.add_argument("model")
     k.add_argument("heldout")
+    k.add_argument("models", nargs="+")
     u = sub.add_parser("unpack")
-    u.add_argument("qdir")
-    u.add_argument("dense")
+    u.add_argument("dirs", nargs="+")
     a = ap.parse_args()
     return {"make": cmd_make, "rtn": cmd_rtn, "kl": cmd_kl, "unpack": cmd_unpack}[a.cmd](a)
 

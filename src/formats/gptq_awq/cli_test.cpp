@@ -91,8 +91,7 @@ class GptqAwqModels : public ::testing::Test {
     auto back = mc_run("convert " + q(out) + " hf -o " + q(dense));
     EXPECT_EQ(back.rc, 0) << back.out;
     EXPECT_FALSE(json::parse(slurp(dense / "config.json")).contains("quantization_config"));
-    std::string py;
-    EXPECT_EQ(run_python("gptq_awq_tiny.py unpack " + q(out) + " " + q(dense), &py), 0) << py;
+    unpack_ += " " + q(out) + " " + q(dense);
     auto c = mc_run("check " + q(out) + " --compare " + q(src) + kIds + " --max-new-tokens 4 --json");
     EXPECT_EQ(c.rc, 0) << c.out;
     const json j = json::parse(c.out, nullptr, false);
@@ -105,8 +104,18 @@ class GptqAwqModels : public ::testing::Test {
     EXPECT_TRUE(j["pass"].get<bool>()) << j.dump();
     return j;
   }
+  // The independent unpacking of every output so far (one python run: torch starts slowly).
+  void TearDown() override {
+    if (unpack_.empty()) return;
+    std::string py;
+    EXPECT_EQ(run_python("gptq_awq_tiny.py unpack" + unpack_, &py), 0) << py;
+    auto j = last_json_line(py);
+    ASSERT_TRUE(j.has_value()) << py;
+    EXPECT_EQ((*j)["ok"], true) << py;
+  }
   TempDir tmp;
   fs::path tokenizer_;
+  std::string unpack_;
 };
 
 TEST_F(GptqAwqModels, EveryLlamaLikeFamilyRoundTrips) {
@@ -145,11 +154,12 @@ TEST_F(GptqAwqModels, GptqBitWidthsActOrderAndAsymmetric) {
   // A JSONL calibration file.
   std::ofstream(tmp / "cal.jsonl") << R"({"text": "The river begins as a thin thread of water high in the hills, where snow lingers."})" << "\n"
                                     << R"({"text": "Bread needs only flour, water, salt and time, and a baker who waits."})" << "\n";
-  auto r = mc_run("convert " + q(src) + " gptq --calibration " + q(tmp / "cal.jsonl") +
-                  " --calibration-samples 4 --seq-len 16 --json -o " + q(tmp / "jsonl"));
+  auto r = mc_run("convert " + q(src) + " gptq --quant-config '{\"group_size\": 32}' --calibration " +
+                  q(tmp / "cal.jsonl") + " --calibration-samples 4 --seq-len 16 --json -o " + q(tmp / "jsonl"));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_EQ(json::parse(r.out)["info"]["calibration"]["source"], (tmp / "cal.jsonl").string());
-  auto bad = mc_run("convert " + q(src) + " gptq --calibration " + q(tmp / "cal.jsonl") + " --seq-len 4096 -o " +
+  auto bad = mc_run("convert " + q(src) + " gptq --quant-config '{\"group_size\": 32}' --calibration " +
+                    q(tmp / "cal.jsonl") + " --seq-len 4096 -o " +
                     q(tmp / "too-long"));
   EXPECT_EQ(bad.rc, 2) << bad.out;
   EXPECT_NE(bad.out.find("fewer than --seq-len 4096"), std::string::npos) << bad.out;

@@ -39,33 +39,31 @@ TEST(GptqAwqInterop, TrainedTinyLlamaHeldOutQuality) {
   const fs::path src = cache / "model", held = cache / "heldout.json";
   TempDir tmp;
   const std::string calib = " --calibration " + q(cache / "train.txt") + " --calibration-samples 32 --seq-len 128";
+  std::string unpack;
   auto quantize = [&](const std::string& name, const std::string& args) {
     auto r = mc_run("convert " + q(src) + " " + args + calib + " --json -o " + q(tmp / name));
     EXPECT_EQ(r.rc, 0) << r.out;
     // The files unpack (independently) to exactly what our reader dequantizes.
     auto back = mc_run("convert " + q(tmp / name) + " hf -o " + q(tmp / (name + "-hf")));
     EXPECT_EQ(back.rc, 0) << back.out;
-    const json u = py_json("unpack " + q(tmp / name) + " " + q(tmp / (name + "-hf")));
-    EXPECT_EQ(u.value("ok", false), true) << name << ": " << u.dump();
-    EXPECT_EQ(u.value("modules", 0), 14) << name;
-  };
-  auto kl = [&](const fs::path& model) {
-    const json j = py_json("kl " + q(src) + " " + q(model) + " " + q(held));
-    return j.value("mean_kl", 1e9);
+    unpack += " " + q(tmp / name) + " " + q(tmp / (name + "-hf"));
   };
   quantize("gptq4", "gptq --quant 4bit");
   quantize("gptq4-act", "gptq --quant-config '{\"bits\": 4, \"desc_act\": true}'");
   quantize("gptq8", "gptq --quant 8bit");
   quantize("awq4", "awq --quant 4bit");
   quantize("awq4-rtn", "awq --quant-config '{\"n_grid\": 1, \"duo_scaling\": false, \"clip\": false}'");
-  for (int bits : {4, 8}) {
-    const json r = py_json("rtn " + q(src) + " " + q(tmp / ("rtn" + std::to_string(bits))) + " --bits " +
-                           std::to_string(bits) + " --group 128");
-    ASSERT_EQ(r.value("ok", false), true);
-  }
-  const double g4 = kl(tmp / "gptq4"), g4a = kl(tmp / "gptq4-act"), g8 = kl(tmp / "gptq8");
-  const double r4 = kl(tmp / "rtn4"), r8 = kl(tmp / "rtn8");
-  const double a4 = kl(tmp / "awq4"), a4r = kl(tmp / "awq4-rtn");
+  const json u = py_json("unpack" + unpack);
+  EXPECT_EQ(u.value("ok", false), true) << u.dump();
+  for (const auto& r : u["results"]) EXPECT_EQ(r.value("modules", 0), 14) << r.dump();
+  ASSERT_EQ(py_json("rtn " + q(src) + " " + q(tmp.path()) + " --bits 4 8 --group 128").value("ok", false), true);
+  std::string models;
+  for (const char* m : {"gptq4", "gptq4-act", "gptq8", "rtn4", "rtn8", "awq4", "awq4-rtn"}) models += " " + q(tmp / m);
+  const json k = py_json("kl " + q(src) + " " + q(held) + models);
+  auto kl = [&](const char* m) { return k["results"].contains(m) ? k["results"][m]["mean_kl"].get<double>() : 1e9; };
+  const double g4 = kl("gptq4"), g4a = kl("gptq4-act"), g8 = kl("gptq8");
+  const double r4 = kl("rtn4"), r8 = kl("rtn8");
+  const double a4 = kl("awq4"), a4r = kl("awq4-rtn");
   std::printf("[ held-out mean KL, 4-bit g128 ] gptq %.5f  gptq desc_act %.5f  rtn (sym) %.5f  awq %.5f  "
               "rtn (zero point) %.5f\n",
               g4, g4a, r4, a4, a4r);
