@@ -142,10 +142,68 @@ std::vector<double> Hessian::matrix() {
   return h;
 }
 
+Result<GptqFactor> gptq_factor(Hessian& hess, const GptqParams& p, int threads) {
+  BlasThreads blas(threads);
+  const int64_t in = hess.in();
+  const size_t I = static_cast<size_t>(in);
+  GptqFactor f;
+  f.in = in;
+  // Kept in float between damping attempts (each attempt factors a double copy).
+  std::vector<float> h;
+  {
+    const std::vector<double> hd = hess.matrix();
+    h.assign(hd.begin(), hd.end());
+  }
+  f.dead.assign(I, 0);
+  for (size_t i = 0; i < I; ++i)
+    if (h[i * I + i] == 0) {
+      h[i * I + i] = 1;
+      f.dead[i] = 1;
+    }
+  f.perm.resize(I);
+  std::iota(f.perm.begin(), f.perm.end(), 0);
+  if (p.desc_act) {
+    std::stable_sort(f.perm.begin(), f.perm.end(), [&](int64_t a, int64_t b) {
+      return h[static_cast<size_t>(a) * I + static_cast<size_t>(a)] > h[static_cast<size_t>(b) * I + static_cast<size_t>(b)];
+    });
+    std::vector<float> h2(I * I);
+    for (size_t r = 0; r < I; ++r)
+      for (size_t c = 0; c < I; ++c) h2[r * I + c] = h[static_cast<size_t>(f.perm[r]) * I + static_cast<size_t>(f.perm[c])];
+    h.swap(h2);
+  }
+  double mean_diag = 0;
+  for (size_t i = 0; i < I; ++i) mean_diag += h[i * I + i];
+  mean_diag /= double(I);
+  double damp = p.damp_percent;
+  std::vector<double> u;
+  bool ok = false;
+  for (int attempt = 0; attempt <= kDampRetries; ++attempt, damp *= 2) {
+    u.assign(h.begin(), h.end());
+    for (size_t i = 0; i < I; ++i) u[i * I + i] += damp * mean_diag;
+    ok = inverse_cholesky_upper(u, static_cast<int>(in));
+    if (ok) break;
+  }
+  if (!ok)
+    return make_error(ErrorCode::Unsupported,
+                      "the Hessian stays singular after {} retries with more damping (last damp_percent {:.4g})",
+                      kDampRetries, damp)
+        .with_hint("use more or longer calibration samples, or a larger damp_percent");
+  f.damp_percent = damp;
+  h = {};
+  f.u.assign(u.begin(), u.end());
+  return f;
+}
+
 Result<GroupQuant> gptq_quantize(std::vector<float> w, int64_t out, int64_t in, Hessian& hess,
                                  const GptqParams& p, int threads) {
-  if (hess.in() != in)
-    return make_error(ErrorCode::Internal, "Hessian of width {} for a Linear with {} inputs", hess.in(), in);
+  const GptqFactor f = MC_TRY(gptq_factor(hess, p, threads));
+  return gptq_quantize(std::move(w), out, in, f, p, threads);
+}
+
+Result<GroupQuant> gptq_quantize(std::vector<float> w, int64_t out, int64_t in, const GptqFactor& f,
+                                 const GptqParams& p, int threads) {
+  if (f.in != in)
+    return make_error(ErrorCode::Internal, "Hessian of width {} for a Linear with {} inputs", f.in, in);
   const int64_t g = p.group_size < 0 ? in : p.group_size;
   if (g <= 0 || in % g != 0)
     return make_error(ErrorCode::InvalidArgument, "group size {} does not divide {} inputs", p.group_size, in);
@@ -157,56 +215,26 @@ Result<GroupQuant> gptq_quantize(std::vector<float> w, int64_t out, int64_t in, 
   for (size_t o = 0; o < O; ++o)
     for (size_t i = 0; i < I; ++i) wt[i * O + o] = w[o * I + i];
   w = {};
-  std::vector<double> h = hess.matrix();
   // Whole-row parameters (used when there is one group), before dead columns are zeroed.
   Params whole;
   find_params(wt.data(), out, 0, in, p.bits, p.sym, whole);
   for (size_t i = 0; i < I; ++i)
-    if (h[i * I + i] == 0) {
-      h[i * I + i] = 1;
-      std::fill(wt.begin() + static_cast<std::ptrdiff_t>(i * O), wt.begin() + static_cast<std::ptrdiff_t>((i + 1) * O), 0.0f);
-    }
+    if (f.dead[i]) std::fill(wt.begin() + static_cast<std::ptrdiff_t>(i * O), wt.begin() + static_cast<std::ptrdiff_t>((i + 1) * O), 0.0f);
   const int64_t n_groups = in / g;
   std::vector<Params> fixed;  // static groups, on the original order
   if (p.static_groups && p.group_size > 0) {
     fixed.resize(static_cast<size_t>(n_groups));
     for (int64_t k = 0; k < n_groups; ++k) find_params(wt.data(), out, k * g, (k + 1) * g, p.bits, p.sym, fixed[static_cast<size_t>(k)]);
   }
-  std::vector<int64_t> perm(I);
-  std::iota(perm.begin(), perm.end(), 0);
+  const std::vector<int64_t>& perm = f.perm;
   if (p.desc_act) {
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-      return h[static_cast<size_t>(a) * I + static_cast<size_t>(a)] > h[static_cast<size_t>(b) * I + static_cast<size_t>(b)];
-    });
     std::vector<float> wt2(I * O);
-    std::vector<double> h2(I * I);
-    for (size_t r = 0; r < I; ++r) {
+    for (size_t r = 0; r < I; ++r)
       std::memcpy(wt2.data() + r * O, wt.data() + static_cast<size_t>(perm[r]) * O, O * sizeof(float));
-      for (size_t c = 0; c < I; ++c) h2[r * I + c] = h[static_cast<size_t>(perm[r]) * I + static_cast<size_t>(perm[c])];
-    }
     wt.swap(wt2);
-    h.swap(h2);
   }
-  double mean_diag = 0;
-  for (size_t i = 0; i < I; ++i) mean_diag += h[i * I + i];
-  mean_diag /= double(I);
-  double damp = p.damp_percent;
-  std::vector<double> u;
-  bool ok = false;
-  for (int attempt = 0; attempt <= kDampRetries && !ok; ++attempt, damp *= 2) {
-    u = h;
-    for (size_t i = 0; i < I; ++i) u[i * I + i] += damp * mean_diag;
-    ok = inverse_cholesky_upper(u, static_cast<int>(in));
-    if (ok) break;
-  }
-  if (!ok)
-    return make_error(ErrorCode::Unsupported,
-                      "the Hessian stays singular after {} retries with more damping (last damp_percent {:.4g})",
-                      kDampRetries, damp)
-        .with_hint("use more or longer calibration samples, or a larger damp_percent");
-  h = {};
-  std::vector<float> uf(u.begin(), u.end());
-  u = {};
+  const std::vector<float>& uf = f.u;
+  const double damp = f.damp_percent;
 
   GroupQuant res;
   res.out = out;

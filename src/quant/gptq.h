@@ -67,7 +67,22 @@ class Hessian {
   std::vector<float> buf_;  // pending rows
 };
 
-// GPTQ on W ([out][in] f32). `threads` is the BLAS thread count for this call.
+// What GPTQ derives from the Hessian alone, shared by the Linears that read the same input:
+// the dead inputs, the act-order permutation and the upper Cholesky factor of the damped,
+// permuted inverse Hessian.
+struct GptqFactor {
+  int64_t in = 0;
+  std::vector<uint8_t> dead;  // [in] inputs that never fired (H[i,i] == 0)
+  std::vector<int64_t> perm;  // [in] processing order (identity without act-order)
+  std::vector<float> u;       // [in][in], upper triangular
+  double damp_percent = 0;    // the damping that succeeded
+};
+Result<GptqFactor> gptq_factor(Hessian& h, const GptqParams& p, int threads = 1);
+
+// GPTQ on W ([out][in] f32) with a factor of its input's Hessian. `threads`: BLAS threads.
+Result<GroupQuant> gptq_quantize(std::vector<float> w, int64_t out, int64_t in, const GptqFactor& f,
+                                 const GptqParams& p, int threads = 1);
+// Both steps at once.
 Result<GroupQuant> gptq_quantize(std::vector<float> w, int64_t out, int64_t in, Hessian& h,
                                  const GptqParams& p, int threads = 1);
 

@@ -33,17 +33,24 @@ Status gptq_layer(LayerContext& c, ValueStore& store) {
     cursor = b;
     const ValueId x = c.g.ops[b].inputs[0];
     const int64_t in = c.g.values[static_cast<size_t>(x)].width;
-    const auto& xs = store.at(x);
-    quant::Hessian h(in);
+    // The inverse Hessian factor depends on the input alone: one for the whole sub-group (the
+    // Hessian itself is freed before the Linears are quantized).
+    Result<quant::GptqFactor> factor = quant::GptqFactor{};
     {
-      quant::BlasThreads blas(c.threads);
-      for (const auto& seq : xs) h.add_sequence(seq.data(), static_cast<int64_t>(seq.size()) / in);
+      const auto& xs = store.at(x);
+      quant::Hessian h(in);
+      {
+        quant::BlasThreads blas(c.threads);
+        for (const auto& seq : xs) h.add_sequence(seq.data(), static_cast<int64_t>(seq.size()) / in);
+      }
+      factor = quant::gptq_factor(h, p, c.threads);
     }
+    if (!factor) return std::move(factor).error().with_tensor(c.g.ops[b].weight);
     for (size_t op : grp) {
       const graph::Op& o = c.g.ops[op];
       int64_t out_f = 0, in_f = 0;
       auto w = MC_TRY(linear_weight(c.model, o, &out_f, &in_f));
-      auto q = quant::gptq_quantize(std::move(w), out_f, in_f, h, p, c.threads);
+      auto q = quant::gptq_quantize(std::move(w), out_f, in_f, *factor, p, c.threads);
       if (!q) return std::move(q).error().with_tensor(o.weight);
       c.info.max_damp_percent = std::max(c.info.max_damp_percent, q->damp_percent);
       MC_CHECK(c.rt.set_weight(o.weight, q->dequantize()));
