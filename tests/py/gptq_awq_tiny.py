@@ -291,6 +291,11 @@ def dequant_dir(qdir):
             inp = qw.shape[0] * 32 // bits
             q = unpack_stream(qw, inp, bits)                      # [in, out]
             z = unpack_stream(qz.T, sc.shape[1], bits).T          # [groups, out]
+            if qc.get("sym", True):
+                # sym zeros are 2^(bits-1): v1 stores one less (4 bits: every word 0x77777777).
+                assert (z == 2 ** (bits - 1) - (1 if v1 else 0)).all(), m
+                if v1 and bits == 4:
+                    assert (qz == 0x77777777).all(), m
             if v1:
                 z = z + 1
             gi = sd[m + ".g_idx"].numpy().astype(np.int64)
