@@ -6,6 +6,7 @@
 # machine load before and after. The calibration text is tokenized with the Llama 2 tokenizer
 # from ../shared/fixtures. Not run in CI (minutes to hours on 2 cores).
 #   bench/gptq_awq_bench.sh [build/modelconvert] [workdir] [layers=24] [samples=64] [seq_len=256] [threads]
+# METHODS="gptq awq" (the default) picks what runs.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_init "${1:-}" "${2:-}"
@@ -24,7 +25,7 @@ make_fake_llama "$WORK/config-gptq-$L.json" "$src"
 cp "$TOK" "$src/tokenizer.model"
 params=$("$MC" inspect --json "$src" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["parameters"])')
 echo "modelconvert $("$MC" version)  model: $L layers, $params parameters  calibration: $SAMPLES x $SEQ tokens  threads: $THREADS"
-for method in gptq awq; do
+for method in ${METHODS:-gptq awq}; do
   out="$WORK/llama-gptqbench-$L-$method"
   rm -rf "$out"
   echo "load before $method: $(load_avg)"
