@@ -6,7 +6,7 @@ if(MC_BUILD_TESTS)
   target_link_libraries(mc_testutil PUBLIC mc_core GTest::gtest)
   target_compile_definitions(mc_testutil PRIVATE MC_BINARY_PATH="${CMAKE_BINARY_DIR}/modelconvert")
 endif()
-mc_area(quant DIRS src/quant DEPS mc_core)
+mc_area(quant DIRS src/quant DEPS mc_core openblas)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
 # The engine contract (src/formats/engine.h) that every format engine implements.
@@ -26,17 +26,27 @@ mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant 
 mc_area(megatron DIRS src/formats/megatron DEPS mc_engine mc_arch mc_torch mc_safetensors)
 mc_area(torchscript DIRS src/formats/torchscript DEPS mc_engine mc_arch mc_torch mc_graph ZLIB::ZLIB)
 mc_area(onnx DIRS src/formats/onnx DEPS mc_engine mc_arch mc_graph mc_transforms mc_tokenizer)
+mc_area(gptq_awq DIRS src/formats/gptq_awq
+        DEPS mc_engine mc_arch mc_safetensors mc_quant mc_graph mc_transforms)
+# The calibration corpus built into the program (public domain; see its README).
+set(_mc_corpus ${CMAKE_CURRENT_SOURCE_DIR}/src/formats/gptq_awq/corpus/calibration.txt)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_mc_corpus})
+file(READ ${_mc_corpus} _mc_corpus_hex HEX)
+string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _mc_corpus_bytes "${_mc_corpus_hex}")
+file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/generated/calibration_corpus.cpp CONTENT
+     "// Generated from src/formats/gptq_awq/corpus/calibration.txt at configure time.\n#include <string_view>\nnamespace mc::gptq_awq {\nnamespace {\nconst unsigned char kCorpus[] = {${_mc_corpus_bytes}};\n}  // namespace\nstd::string_view builtin_corpus() { return {reinterpret_cast<const char*>(kCorpus), sizeof(kCorpus)}; }\n}  // namespace mc::gptq_awq\n")
+target_sources(mc_gptq_awq PRIVATE ${CMAKE_BINARY_DIR}/generated/calibration_corpus.cpp)
 # The registry of engines (converter/registry.cpp), the pipeline, check; then the public API.
 mc_area(converter DIRS src/converter
-        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_torchscript mc_onnx mc_transforms
-             mc_graph mc_tokenizer)
+        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_torchscript mc_onnx mc_gptq_awq
+             mc_transforms mc_graph mc_tokenizer)
 mc_area(api DIRS src/api DEPS mc_converter)
 
 add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp)
 target_link_libraries(modelconvert PRIVATE mc_api CLI11::CLI11)
 install(TARGETS modelconvert)
 # Test programs that drive the command line need the program built first.
-foreach(t test_converter test_mlx test_megatron test_gguf test_torchscript test_onnx)
+foreach(t test_converter test_mlx test_megatron test_gguf test_torchscript test_onnx test_gptq_awq)
   if(TARGET ${t})
     add_dependencies(${t} modelconvert)
   endif()

@@ -140,6 +140,11 @@ int main(int argc, char** argv) {
   conv->add_option("--tokenizer", tokenizer, "tokenizer file or directory to attach (llama2.c, Megatron input)");
   int64_t vocab_size = 0;
   conv->add_option("--vocab-size", vocab_size, "true vocabulary size of a padded (Megatron) checkpoint");
+  std::string calibration;
+  int64_t calib_samples = 0, seq_len = 0;
+  conv->add_option("--calibration", calibration, "gptq/awq calibration text: plain text or JSONL {\"text\": ...} (default: built-in corpus)");
+  conv->add_option("--calibration-samples", calib_samples, "gptq/awq: calibration sequences (default 64)")->check(CLI::Range(1, 100000));
+  conv->add_option("--seq-len", seq_len, "gptq/awq: tokens per calibration sequence (default 256)")->check(CLI::Range(2, 65536));
   conv->add_option("--tp", req.write.tensor_parallel, "tensor-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
   conv->add_option("--pp", req.write.pipeline_parallel, "pipeline-parallel size of Megatron output (default 1)")->check(CLI::Range(1, 512));
   conv->add_option("--megatron-format", req.write.naming, "Megatron tensor names: legacy | mcore")
@@ -249,6 +254,9 @@ int main(int argc, char** argv) {
     if (!fake_cfg.empty()) req.fake_weight_config = fake_cfg;
     if (!tokenizer.empty()) req.tokenizer = tokenizer;
     if (vocab_size > 0) req.vocab_size = vocab_size;
+    if (!calibration.empty()) req.write.calibration = calibration;
+    if (calib_samples > 0) req.write.calibration_samples = calib_samples;
+    if (seq_len > 0) req.write.seq_len = seq_len;
     ProgressLine line(want_progress(force_progress, req.write.quiet, json));
     req.progress = line.fn();
     auto r = mc::api::convert(req);

@@ -284,15 +284,24 @@ TEST_F(CliE2E, InspectGgufShowsStoredTypesAndForeignFiles) {
   EXPECT_NEAR(d["bits_per_weight"].get<double>(), 800.0 * double(bytes) / double(elems) / 100.0, 0.006);
   EXPECT_GT(d["bits_per_weight"].get<double>(), 8.5);
 
-  auto phi = fixture("gguf-vocab/ggml-vocab-phi-3.gguf");
-  if (!phi) GTEST_SKIP() << "fixture gguf-vocab absent: the foreign-architecture half skipped";
-  auto f = mc_run("inspect --json " + q(*phi));
+  auto falcon = fixture("gguf-vocab/ggml-vocab-falcon.gguf");
+  if (!falcon) GTEST_SKIP() << "fixture gguf-vocab absent: the foreign-architecture half skipped";
+  auto f = mc_run("inspect --json " + q(*falcon));
   ASSERT_EQ(f.rc, 0) << f.out;
   const json fj = json::parse(f.out);
   EXPECT_EQ(fj["readable"], false);
-  EXPECT_NE(fj["note"].get<std::string>().find("'phi3' cannot be converted"), std::string::npos);
-  EXPECT_EQ(fj["details"]["gguf_arch"], "phi3");
-  EXPECT_EQ(fj["details"]["embedded_tokenizer"], "llama (32064 tokens, pre default)");
+  EXPECT_NE(fj.value("note", "").find("'falcon' cannot be converted"), std::string::npos) << f.out;
+  EXPECT_EQ(fj["details"]["gguf_arch"], "falcon");
+  EXPECT_EQ(fj["details"]["embedded_tokenizer"], "gpt2 (65024 tokens, pre falcon)");
+  // A family we do convert (phi3) is named by its HF architecture, with its vocabulary.
+  auto phi = fixture("gguf-vocab/ggml-vocab-phi-3.gguf");
+  ASSERT_TRUE(phi);
+  auto p = mc_run("inspect --json " + q(*phi));
+  ASSERT_EQ(p.rc, 0) << p.out;
+  const json pj = json::parse(p.out);
+  EXPECT_EQ(pj["readable"], true);
+  EXPECT_EQ(pj["architecture"], "Phi3ForCausalLM");
+  EXPECT_EQ(pj["details"]["embedded_tokenizer"], "llama (32064 tokens, pre default)");
 }
 
 TEST_F(CliE2E, ListAndVersion) {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "arch/config.h"
+#include "converter/check.h"
 #include "converter/pipeline_transforms.h"
 #include "converter/registry.h"
 #include "io/mapped_file.h"
@@ -141,6 +142,12 @@ Status check_write_options(const formats::WriteOptions& o, const formats::Engine
     return refuse("--max-shard-size", to, [](const formats::WriteCaps& c) { return c.shard_size; });
   if (!o.weights_format.empty() && !to.caps.weights_format)
     return refuse("--weights-format", to, [](const formats::WriteCaps& c) { return c.weights_format; });
+  if (!to.caps.calibration) {
+    auto takes = [](const formats::WriteCaps& c) { return c.calibration; };
+    if (o.calibration) return refuse("--calibration", to, takes);
+    if (o.calibration_samples) return refuse("--calibration-samples", to, takes);
+    if (o.seq_len) return refuse("--seq-len", to, takes);
+  }
   if (!to.caps.parallel) {
     auto takes = [](const formats::WriteCaps& c) { return c.parallel; };
     if (o.tensor_parallel != 1) return refuse("--tp", to, takes);
@@ -190,6 +197,27 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   if (out_is_dir && std::find(exts.begin(), exts.end(), ext) != exts.end()) {
     wo.single_file = true;
     out_is_dir = false;
+  }
+  if (to->caps.calibration) {
+    // Calibrating writers tokenize text with the model's own tokenizer (made on first use).
+    auto tk = std::make_shared<std::optional<tok::Tokenizer>>();
+    const Model* src = &model;
+    const std::optional<fs::path> attached = req.tokenizer;
+    wo.tokenize = [tk, src, attached](std::string_view text, bool add_special) -> Result<std::vector<int32_t>> {
+      if (!*tk) {
+        auto t = tokenizer_for(*src);
+        if (!t && attached) t = tokenizer_from_path(*attached);
+        if (!t) {
+          Error e = std::move(t).error();
+          e.hint = "the calibration text is tokenized with the model's own tokenizer: add its tokenizer files "
+                   "or pass --tokenizer FILE";
+          return e;
+        }
+        *tk = std::move(*t);
+      }
+      return (**tk).encode(text, add_special);
+    };
+    wo.events = req.progress;
   }
   std::optional<Progress> progress;
   if (req.progress) {

@@ -6,6 +6,8 @@
 
 #include "io/probe.h"
 #include "formats/gguf/gguf.h"
+#include "formats/gptq_awq/gptq_awq.h"
+#include "formats/gptq_awq/gptq_awq.h"
 #include "formats/hf/hf.h"
 #include "formats/llama2c/llama2c.h"
 #include "formats/megatron/megatron.h"
@@ -17,35 +19,7 @@ namespace mc::formats {
 
 namespace {
 
-nlohmann::json config_of(const fs::path& dir) {
-  const std::string text = io::slurp_small(dir / "config.json");
-  if (text.empty()) return nullptr;
-  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-}
-
-std::string quant_method(const fs::path& dir) {
-  const auto cfg = config_of(dir);
-  if (cfg.is_object()) {
-    auto q = cfg.find("quantization_config");
-    if (q != cfg.end() && q->is_object()) {
-      auto m = q->find("quant_method");
-      if (m != q->end() && m->is_string()) return m->get<std::string>();
-    }
-  }
-  std::error_code ec;
-  if (fs::exists(dir / "quantize_config.json", ec)) return "gptq";
-  return {};
-}
-
 // ---- detectors of formats whose engine is not (yet) readable: they still name the format ----
-
-Confidence detect_gptq(const fs::path& p) {
-  return io::is_dir(p) && quant_method(p) == "gptq" ? Confidence::Certain : Confidence::No;
-}
-
-Confidence detect_awq(const fs::path& p) {
-  return io::is_dir(p) && quant_method(p) == "awq" ? Confidence::Certain : Confidence::No;
-}
 
 Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
 
@@ -58,8 +32,8 @@ const std::array<Engine, 12>& table() {
       onnx::engine(),
       torchscript::engine(),
       mlx::engine(),
-      Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
-      Engine{"awq", "AWQ-quantized HuggingFace directory (AutoAWQ GEMM)", detect_awq},
+      gptq_awq::gptq_engine(),
+      gptq_awq::awq_engine(),
       megatron::engine(),
       Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
       llama2c::engine(),

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -46,6 +47,15 @@ struct WriteOptions {
   int pipeline_parallel = 1;
   std::string naming;
   Progress* progress = nullptr;             // tensor bytes written (may be null)
+  // Calibrated quantizers (GPTQ, AWQ): --calibration FILE (text or JSONL {"text": ...}),
+  // --calibration-samples, --seq-len (nullopt: the engine's default), the model's own tokenizer
+  // (set by the converter for writers whose caps take calibration) and a sink for progress
+  // events of steps other than writing (layers calibrated; may be empty).
+  std::optional<std::filesystem::path> calibration;
+  std::optional<int64_t> calibration_samples;
+  std::optional<int64_t> seq_len;
+  std::function<Result<std::vector<int32_t>>(std::string_view text, bool add_special)> tokenize;
+  ProgressFn events;
 };
 
 // What a writer takes besides the model. A flag the caps do not list is refused with exit 2,
@@ -58,6 +68,7 @@ struct WriteCaps {
   bool shard_size = false;                  // --max-shard-size
   bool weights_format = false;              // --weights-format
   bool parallel = false;                    // --tp, --pp, --megatron-format
+  bool calibration = false;                 // --calibration, --calibration-samples, --seq-len
   // -o NAME.<ext> with one of these writes a single file instead of a directory.
   std::span<const std::string_view> single_file_exts;
 };

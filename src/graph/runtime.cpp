@@ -13,6 +13,7 @@
 #include <limits>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "graph/gemv.h"
 #include "graph/weights.h"
@@ -46,6 +47,14 @@ struct RuntimeState {
   std::unique_ptr<ThreadPool> pool;
   size_t threads = 1;
   int64_t pos = 0;
+  // Calibration: weights replaced by set_weight (the stored Weight, or the norm/bias values, to
+  // go back to) and the f32 values in use.
+  struct Override {
+    detail::Weight stored;
+    std::vector<float> stored_small;
+    std::shared_ptr<std::vector<float>> values;
+  };
+  std::unordered_map<std::string, Override> overrides;
 
   std::vector<float> take(size_t n) {
     std::vector<float> b;
@@ -427,6 +436,117 @@ Status RuntimeState::attention(const Op& op, KvCache& c, const float* q, const f
     }
     return {};
   });
+}
+
+}  // namespace mc::graph
+
+namespace mc::graph {
+
+Result<std::vector<std::vector<float>>> Runtime::run_span(size_t first, size_t last, std::span<const int32_t> ids,
+                                                          std::span<const std::pair<ValueId, const float*>> inputs,
+                                                          std::span<const ValueId> outputs, const MatMulHook& hook) {
+  RuntimeState& s = *s_;
+  const Graph& g = s.graph;
+  const int64_t S = static_cast<int64_t>(ids.size());
+  if (first > last || last > g.ops.size())
+    return make_error(ErrorCode::Internal, "op range [{}, {}) outside the graph's {} ops", first, last, g.ops.size());
+  if (S == 0 || S > kMaxTokensPerStep)
+    return make_error(ErrorCode::InvalidArgument, "a calibration sequence of {} tokens (1..{})", S, kMaxTokensPerStep);
+  for (int64_t t = 0; t < S; ++t)
+    if (ids[static_cast<size_t>(t)] < 0 || ids[static_cast<size_t>(t)] >= g.vocab_size)
+      return make_error(ErrorCode::InvalidArgument, "token id {} is outside the vocabulary [0, {})",
+                        ids[static_cast<size_t>(t)], g.vocab_size);
+  reset();
+  const std::unordered_set<ValueId> keep(outputs.begin(), outputs.end());
+  for (const auto& [v, data] : inputs) {
+    if (v < 0 || static_cast<size_t>(v) >= g.values.size())
+      return make_error(ErrorCode::Internal, "input value {} out of range", v);
+    const size_t n = static_cast<size_t>(S * g.values[static_cast<size_t>(v)].width);
+    std::vector<float> b = s.take(n);
+    std::memcpy(b.data(), data, n * sizeof(float));
+    s.values[static_cast<size_t>(v)] = std::move(b);
+  }
+  auto cleanup = [&] {
+    for (auto& v : s.values) s.give(v);
+    reset();
+  };
+  for (size_t i = first; i < last; ++i) {
+    const Op& op = g.ops[i];
+    for (ValueId v : op.inputs)
+      if (v > g.position_ids && s.values[static_cast<size_t>(v)].empty()) {
+        cleanup();
+        return make_error(ErrorCode::Internal, "op '{}' reads value '{}', which the span was not given", op.name,
+                          g.values[static_cast<size_t>(v)].name);
+      }
+    if (hook && op.kind == OpKind::MatMul) {
+      const ValueId x = op.inputs[0];
+      Status st = hook(i, s.values[static_cast<size_t>(x)].data(), S, g.values[static_cast<size_t>(x)].width);
+      if (!st) {
+        cleanup();
+        return std::move(st).error();
+      }
+    }
+    Status st = s.run_op(i, ids, S);
+    if (!st) {
+      cleanup();
+      return std::move(st).error();
+    }
+    for (ValueId v : op.inputs)
+      if (s.last_use[static_cast<size_t>(v)] <= static_cast<int32_t>(i) && !keep.count(v))
+        s.give(s.values[static_cast<size_t>(v)]);
+  }
+  std::vector<std::vector<float>> out;
+  out.reserve(outputs.size());
+  for (ValueId v : outputs) {
+    if (v < 0 || static_cast<size_t>(v) >= g.values.size() || s.values[static_cast<size_t>(v)].empty()) {
+      cleanup();
+      return make_error(ErrorCode::Internal, "value {} was not computed by ops [{}, {})", v, first, last);
+    }
+    out.push_back(std::move(s.values[static_cast<size_t>(v)]));
+  }
+  cleanup();
+  return out;
+}
+
+Status Runtime::set_weight(const std::string& name, std::vector<float> values) {
+  RuntimeState& s = *s_;
+  auto w = s.weights.find(name);
+  if (w == s.weights.end()) return make_error(ErrorCode::Internal, "the graph reads no weight '{}'", name);
+  auto ov = s.overrides.find(name);
+  const detail::Weight& stored = ov == s.overrides.end() ? w->second : ov->second.stored;
+  if (values.size() != static_cast<size_t>(stored.rows * stored.cols))
+    return make_error(ErrorCode::Internal, "weight '{}' has {} x {} values, {} given", name, stored.rows,
+                      stored.cols, values.size());
+  if (ov == s.overrides.end()) {
+    RuntimeState::Override o;
+    o.stored = w->second;
+    if (auto sm = s.small.find(name); sm != s.small.end()) o.stored_small = sm->second;
+    ov = s.overrides.emplace(name, std::move(o)).first;
+  }
+  if (auto sm = s.small.find(name); sm != s.small.end()) {
+    // Norms and biases: the ops hold pointers into these vectors, so copy in place.
+    std::copy(values.begin(), values.end(), sm->second.begin());
+  }
+  auto owned = std::make_shared<std::vector<float>>(std::move(values));
+  const auto* bytes = reinterpret_cast<const std::byte*>(owned->data());
+  detail::Weight& cur = w->second;
+  cur.dtype = DType::F32;
+  cur.row_bytes = static_cast<uint64_t>(cur.cols) * sizeof(float);
+  cur.data = std::make_shared<MemoryData>(owned, std::span<const std::byte>(bytes, owned->size() * sizeof(float)),
+                                          false);
+  cur.mem = bytes;
+  ov->second.values = std::move(owned);
+  return {};
+}
+
+void Runtime::restore_weight(const std::string& name) {
+  RuntimeState& s = *s_;
+  auto ov = s.overrides.find(name);
+  if (ov == s.overrides.end()) return;
+  s.weights.at(name) = ov->second.stored;
+  if (auto sm = s.small.find(name); sm != s.small.end())
+    std::copy(ov->second.stored_small.begin(), ov->second.stored_small.end(), sm->second.begin());
+  s.overrides.erase(ov);
 }
 
 }  // namespace mc::graph

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "arch/config.h"
@@ -44,6 +47,21 @@ class Runtime {
 
   const Graph& graph() const;
   size_t threads() const;
+
+  // ---- Calibration (GPTQ/AWQ): run part of the graph on one sequence, replace weights ----
+  // Called before each MatMul of run_span with the op's index and its input x ([S][K]).
+  using MatMulHook = std::function<Status(size_t op, const float* x, int64_t S, int64_t K)>;
+  // Runs ops [first, last) on one sequence of S = ids.size() tokens at positions 0..S-1 (the KV
+  // caches of the range's attention ops start empty and are emptied again after). `inputs` gives
+  // the values those ops read that are defined before `first` ([S * width] floats each); the
+  // values listed in `outputs` are returned ([S * width] floats each), in that order.
+  Result<std::vector<std::vector<float>>> run_span(size_t first, size_t last, std::span<const int32_t> ids,
+                                                   std::span<const std::pair<ValueId, const float*>> inputs,
+                                                   std::span<const ValueId> outputs, const MatMulHook& hook = {});
+  // Replaces a weight the graph reads (a MatMul weight, a norm or a bias) by f32 values the
+  // runtime owns from now on (same element count); restore_weight goes back to the stored tensor.
+  Status set_weight(const std::string& name, std::vector<float> values);
+  void restore_weight(const std::string& name);
 
  private:
   Runtime() = default;

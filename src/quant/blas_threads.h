@@ -1,0 +1,23 @@
+// OpenBLAS's thread count for the duration of one call. The reference
+// runtime pins OpenBLAS to one thread (it splits work itself); the calibrated quantizers' large
+// SYRK/GEMM calls want every core.
+#pragma once
+
+#include <cblas.h>
+
+#include <algorithm>
+
+namespace mc::quant {
+
+class BlasThreads {
+ public:
+  explicit BlasThreads(int n) : old_(openblas_get_num_threads()) { openblas_set_num_threads(std::max(1, n)); }
+  ~BlasThreads() { openblas_set_num_threads(old_); }
+  BlasThreads(const BlasThreads&) = delete;
+  BlasThreads& operator=(const BlasThreads&) = delete;
+
+ private:
+  int old_;
+};
+
+}  // namespace mc::quant
