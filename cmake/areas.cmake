@@ -9,6 +9,9 @@ endif()
 mc_area(quant DIRS src/quant DEPS mc_core)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
+# The Hugging Face hub client and cache (hub ids as inputs); knows nothing of models.
+find_package(CURL REQUIRED)
+mc_area(hub DIRS src/hub DEPS mc_core CURL::libcurl)
 # The engine contract (src/formats/engine.h) that every format engine implements.
 mc_area(engine DIRS src/formats DEPS mc_core mc_arch mc_tokenizer)
 # Containers: the file formats models are stored in, below the engines that use them.
