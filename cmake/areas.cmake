@@ -27,16 +27,19 @@ mc_area(hf DIRS src/formats/hf DEPS mc_engine mc_arch mc_safetensors mc_torch)
 mc_area(llama2c DIRS src/formats/llama2c DEPS mc_engine mc_arch mc_transforms)
 mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant)
 mc_area(megatron DIRS src/formats/megatron DEPS mc_engine mc_arch mc_torch mc_safetensors)
+mc_area(mtk DIRS src/formats/mtk DEPS mc_engine)
 # The registry of engines (converter/registry.cpp), the pipeline, check; then the public API.
 mc_area(converter DIRS src/converter
-        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_transforms mc_graph mc_tokenizer)
-mc_area(api DIRS src/api DEPS mc_converter)
+        DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_mtk mc_transforms mc_graph mc_tokenizer)
+# The tool around the converter: configuration, history, batch jobs, hub ids as inputs.
+mc_area(app DIRS src/app DEPS mc_converter mc_hub yaml-cpp)
+mc_area(api DIRS src/api DEPS mc_app mc_converter)
 
-add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp)
+add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp src/cli/tool_commands.cpp)
 target_link_libraries(modelconvert PRIVATE mc_api CLI11::CLI11)
 install(TARGETS modelconvert)
 # Test programs that drive the command line need the program built first.
-foreach(t test_converter test_mlx test_megatron test_gguf)
+foreach(t test_converter test_mlx test_megatron test_gguf test_app test_mtk)
   if(TARGET ${t})
     add_dependencies(${t} modelconvert)
   endif()

@@ -10,6 +10,7 @@
 #include "formats/llama2c/llama2c.h"
 #include "formats/megatron/megatron.h"
 #include "formats/mlx/mlx.h"
+#include "formats/mtk/mtk.h"
 
 namespace mc::formats {
 
@@ -75,8 +76,6 @@ Confidence detect_awq(const fs::path& p) {
   return io::is_dir(p) && quant_method(p) == "awq" ? Confidence::Certain : Confidence::No;
 }
 
-Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
-
 const std::array<Engine, 12>& table() {
   static const std::array<Engine, 12> kEngines{{
       hf::hf_engine(),
@@ -90,7 +89,7 @@ const std::array<Engine, 12>& table() {
       Engine{"gptq", "GPTQ-quantized HuggingFace directory (transformers, vLLM)", detect_gptq},
       Engine{"awq", "AWQ-quantized HuggingFace directory (AutoAWQ GEMM)", detect_awq},
       megatron::engine(),
-      Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
+      mtk::engine(),
       llama2c::engine(),
   }};
   return kEngines;
