@@ -110,8 +110,9 @@ TEST_F(HubCli, MissingAndPrivateReposExitFourSayingSo) {
   EXPECT_NE(p.out.find("a token"), std::string::npos) << p.out;
   EXPECT_FALSE(fs::exists(sb / "p"));
   hub->clear_log();
-  p = sb.run("convert tiny-org/private-llama hf -o " + q(sb / "p"), endpoint + "HF_TOKEN=hf_sekrit ");
+  p = sb.run("convert tiny-org/private-llama hf --progress -o " + q(sb / "p"), endpoint + "HF_TOKEN=hf_sekrit ");
   ASSERT_EQ(p.rc, 0) << p.out;
+  EXPECT_NE(p.out.find("\rdownloading "), std::string::npos) << "the download shows the progress line\n" << p.out;
   bool sent = false;
   for (const auto& e : hub->log()) sent |= e["authorization"] == "Bearer hf_sekrit";
   EXPECT_TRUE(sent);
@@ -125,11 +126,12 @@ TEST_F(HubCli, MissingAndPrivateReposExitFourSayingSo) {
 TEST_F(HubCli, ABatchTaskIsRetriedAfterATransientHubError) {
   std::ofstream(sb / "jobs.yaml") << "tasks:\n  - {name: busy, model_path: tiny-org/busy-llama, output_format: gguf, "
                                    << "output_path: " << (sb / "busy.gguf").string() << "}\n";
-  auto r = sb.run_split("batch " + q(sb / "jobs.yaml") + " --max-retries 1 --json", endpoint);
+  auto r = sb.run_split("batch " + q(sb / "jobs.yaml") + " --max-retries 1 --json --progress", endpoint);
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
   const json rep = json::parse(r.out);
   EXPECT_EQ(rep["tasks"][0]["attempts"], 2);
   EXPECT_NE(r.err.find("HTTP 503"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\rbatch 1 / 1 tasks"), std::string::npos) << r.err;
   EXPECT_EQ(rep["estimate"]["tasks"][0]["note"], "not downloaded yet");
   EXPECT_EQ(sb.run("validate " + q(sb / "busy.gguf")).rc, 0);
 }
