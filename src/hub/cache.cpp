@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,12 @@
 namespace mc::hub {
 
 namespace {
+
+// A name for a temporary sibling that no other process or thread uses at the same time.
+std::string unique_tmp(const fs::path& target) {
+  static std::atomic<uint64_t> counter{0};
+  return fmt::format(".mc-tmp-{}-{}-{}", ::getpid(), counter.fetch_add(1), target.filename().string());
+}
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -87,7 +94,7 @@ Status RepoCache::link(std::string_view commit, std::string_view path, std::stri
   // huggingface_hub: os.path.relpath(blob, start=dirname(link)).
   const fs::path target = blob_path(etag).lexically_relative(dst.parent_path());
   if (fs::is_symlink(dst, ec) && fs::read_symlink(dst, ec) == target) return {};
-  const fs::path tmp = dst.parent_path() / (".mc-link-" + std::to_string(::getpid()) + "-" + dst.filename().string());
+  const fs::path tmp = dst.parent_path() / unique_tmp(dst);
   fs::remove(tmp, ec);
   fs::create_symlink(target, tmp, ec);
   if (ec) return make_error(ErrorCode::Io, "cannot create symlink: {}", ec.message()).with_path(tmp.string());
@@ -120,7 +127,7 @@ FileLock::~FileLock() {
 Status write_file_atomic(const fs::path& path, std::string_view content) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  const fs::path tmp = path.parent_path() / (".mc-tmp-" + std::to_string(::getpid()) + "-" + path.filename().string());
+  const fs::path tmp = path.parent_path() / unique_tmp(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(ErrorCode::Io, "cannot create: {}", std::strerror(errno)).with_path(tmp.string());
   size_t off = 0;

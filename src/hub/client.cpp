@@ -156,37 +156,26 @@ Result<FileMeta> Client::head(const std::string& commit, const std::string& path
     HttpHeaders h = auth_for(url);
     h.push_back("Accept-Encoding: identity");
     auto r = MC_TRY(http_request("HEAD", url, h));
-    if (r.status >= 300 && r.status < 400) {
-      const std::string loc = r.header("location");
-      if (!loc.empty() && loc.front() == '/') {  // relative: a renamed repo; follow it
-        url = origin_ + loc;
-        continue;
-      }
-      FileMeta m;
-      m.path = path;
-      m.etag = strip_etag(r.header("x-linked-etag").empty() ? r.header("etag") : r.header("x-linked-etag"));
-      m.location = loc.empty() ? url : loc;
-      const std::string size = r.header("x-linked-size").empty() ? r.header("content-length") : r.header("x-linked-size");
-      if (!size.empty()) {
-        m.size = std::strtoull(size.c_str(), nullptr, 10);
-        m.has_size = true;
-      }
-      if (m.etag.empty()) return make_error(ErrorCode::Io, "the hub gave no ETag for '{}' of '{}'", path, ref_.repo);
-      return m;
+    const bool redirect = r.status >= 300 && r.status < 400;
+    const std::string loc = r.header("location");
+    if (redirect && !loc.empty() && loc.front() == '/') {  // relative: a renamed repo; follow it
+      url = origin_ + loc;
+      continue;
     }
-    if (r.status < 200 || r.status >= 300) return http_error(r, ref_, "file '" + path + "'", opt_.token.has_value());
+    if (!redirect && (r.status < 200 || r.status >= 300))
+      return http_error(r, ref_, "file '" + path + "'", opt_.token.has_value());
+    // An LFS file answers with a redirect to the CDN: X-Linked-* describe the file, Location is
+    // where its bytes are.
     FileMeta m;
     m.path = path;
     m.etag = strip_etag(r.header("x-linked-etag").empty() ? r.header("etag") : r.header("x-linked-etag"));
-    m.location = url;
+    m.location = redirect && !loc.empty() ? loc : url;
     const std::string size = r.header("x-linked-size").empty() ? r.header("content-length") : r.header("x-linked-size");
     if (!size.empty()) {
       m.size = std::strtoull(size.c_str(), nullptr, 10);
       m.has_size = true;
     }
     if (m.etag.empty()) return make_error(ErrorCode::Io, "the hub gave no ETag for '{}' of '{}'", path, ref_.repo);
-    if (m.etag.find('/') != std::string::npos || m.etag.find("..") != std::string::npos)
-      return make_error(ErrorCode::Corrupt, "the hub gave an unusable ETag '{}' for '{}'", m.etag, path);
     return m;
   }
   return make_error(ErrorCode::Io, "too many redirects for '{}' of '{}'", path, ref_.repo);

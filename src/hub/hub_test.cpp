@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "hub/cache.h"
 #include "hub/fake_hub_test_util.h"
@@ -256,6 +257,17 @@ TEST_F(HubDownload, CacheIsWhatHuggingfaceHubWritesAndIsReusedWithoutDownloads) 
   ASSERT_FALSE(missing) << "refs/v1 was never written";
   EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
   EXPECT_NE(missing.error().message.find("HF_HUB_OFFLINE"), std::string::npos);
+}
+
+TEST_F(HubDownload, ConcurrentResolversShareTheCache) {
+  // Batch workers may fetch the same repository at once: per-blob locks, no clashing temp names.
+  std::vector<Result<hub::Resolved>> results(4, Result<hub::Resolved>(Error{}));
+  std::vector<std::thread> th;
+  for (size_t i = 0; i < results.size(); ++i) th.emplace_back([&, i] { results[i] = hub::resolve(ref("tiny-org/tiny"), opt); });
+  for (auto& t : th) t.join();
+  for (const auto& r : results) ASSERT_TRUE(r) << r.error().render();
+  EXPECT_TRUE(oracle("tiny-org/tiny").value("ok", false));
+  EXPECT_EQ(requests("/cdn/").size(), 1u) << "the LFS file was downloaded once";
 }
 
 TEST_F(HubDownload, ASnapshotLeftByPythonToolsIsUsedAsIs) {
