@@ -188,6 +188,7 @@ class HubDownload : public ::testing::Test {
     repo("tiny-org/corrupt", {{"corrupt", {"model.safetensors"}}});
     repo("tiny-org/cut", {{"fail", {{"model.safetensors", {{"mode", "cut"}, {"times", 1}}}}}});
     repo("tiny-org/gitcorrupt", {{"corrupt", {"config.json"}}});
+    repo("tiny-org/norange", {{"fail", {{"model.safetensors", {{"mode", "cut"}, {"times", 1}}}}}, {"ignore_range", true}});
     hub = std::make_unique<FakeHub>(spec, tmp / "hub");
     ASSERT_TRUE(hub->up()) << "the fake hub did not start";
     opt.endpoint = hub->endpoint();
@@ -368,6 +369,23 @@ TEST_F(HubDownload, AnInterruptedDownloadResumesWithARange) {
                  " config.json model.safetensors sub/notes.txt tokenizer.json",
              &out);
   EXPECT_NE(out.find("\"ok\": true"), std::string::npos) << out;
+}
+
+TEST_F(HubDownload, AServerThatIgnoresTheRangeRestartsTheDownloadCleanly) {
+  ASSERT_FALSE(hub::resolve(ref("tiny-org/norange"), opt));
+  hub->clear_log();
+  std::vector<std::string> notes;
+  opt.note = [&](const std::string& s) { notes.push_back(s); };
+  auto r = hub::resolve(ref("tiny-org/norange"), opt);
+  ASSERT_TRUE(r) << r.error().render();
+  const auto cdn = requests("/cdn/");
+  ASSERT_EQ(cdn.size(), 1u);
+  EXPECT_EQ(cdn[0]["range"], "bytes=150000-");
+  EXPECT_EQ(cdn[0]["status"], 200) << "the whole file came back";
+  EXPECT_EQ(slurp(r->path / "model.safetensors"), slurp(src / "model.safetensors")) << "not appended to the partial bytes";
+  bool told = false;
+  for (const auto& n : notes) told |= n.find("restarted") != std::string::npos;
+  EXPECT_TRUE(told);
 }
 
 }  // namespace

@@ -15,7 +15,8 @@ RevisionNotFound; unknown file 404 + EntryNotFound.
 Spec (JSON file): {"token": "...", "repos": [{"id": "org/name", "dir": "/path", "commit": "40 hex",
   "private": false, "refs": ["main", "v1"], "extra_siblings": {"name": "text"},
   "corrupt": ["file"],                      # bytes served differ from the advertised hash
-  "fail": {"file": {"mode": "503" | "cut", "times": 1}}}]}
+  "fail": {"file": {"mode": "503" | "cut", "times": 1}},
+  "ignore_range": false}]}                 # answer 200 with the whole file to a Range request
 Every request is appended to the log file as one JSON line: method, path, host, authorization,
 range, status.
 
@@ -201,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(503, {}, b"busy", send_body)
             start = 0
             rng = self.headers.get("Range")
-            if rng and rng.startswith("bytes=") and rng.endswith("-"):
+            if rng and rng.startswith("bytes=") and rng.endswith("-") and not repo.get("ignore_range"):
                 start = int(rng[6:-1])
                 if start >= len(data):
                     return self.reply(416, {"Content-Range": "bytes */%d" % len(data)}, b"", send_body)
