@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cmath>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -235,7 +236,9 @@ Result<BatchReport> run_batch(const BatchOptions& opt) {
           if (res || !is_transient(res.error()) || r.attempts > int(rep.max_retries)) break;
           if (opt.note)
             opt.note(fmt::format("{}: attempt {} failed ({}); retrying", t.name, r.attempts, res.error().message));
-          std::this_thread::sleep_for(std::chrono::duration<double>(opt.retry_pause_s * double(1 << (r.attempts - 1))));
+          // 0.5 s, 1 s, 2 s, ... at most 30 s between attempts.
+          const double pause = std::min(30.0, opt.retry_pause_s * std::ldexp(1.0, std::min(r.attempts - 1, 16)));
+          std::this_thread::sleep_for(std::chrono::duration<double>(pause));
         }
       } else {
         r.attempts = 0;

@@ -176,15 +176,19 @@ TEST_F(Mtk, AFakeWeightModelIsStagedAsAnHfDirectoryAndRemoved) {
 
 TEST_F(Mtk, BadSettingsStopBeforeAnythingRuns) {
   const std::string base = "convert " + q(tmp / "config.json") + " mtk --fake-weight -o " + q(tmp / "out") + " ";
-  for (const std::string& qc :
-       {tk_config(", \"platform\": \"MT1234\""), tk_config(", \"platfrom\": \"MT6991\""), tk_config(", \"OUTPUT_DIR\": \"/x\""),
-        tk_config(", \"weight_bit\": \"four\""), tk_config(", \"disable_pgptq\": 3")}) {
-    auto r = run(base + "--quant-config " + qc);
-    EXPECT_EQ(r.rc, 2) << qc << "\n" << r.out;
-    EXPECT_FALSE(fs::exists(tmp / "record")) << "the script ran for " << qc;
-    EXPECT_FALSE(fs::exists(tmp / "out"));
+  for (const char* bad : {R"({"platform": "MT1234"})", R"({"platfrom": "MT6991"})", R"({"OUTPUT_DIR": "/x"})",
+                          R"({"weight_bit": "four"})", R"({"disable_pgptq": 3})", R"([1, 2])"}) {
+    formats::WriteOptions wo;
+    wo.quant_config = ojson::parse(bad);
+    if (wo.quant_config.is_object()) wo.quant_config["mtk_cloud_path"] = (tmp / "tk").string();
+    auto p = mtk::plan_settings(wo);
+    ASSERT_FALSE(p) << bad;
+    EXPECT_EQ(p.error().code, ErrorCode::InvalidArgument) << bad;
   }
   auto r = run(base + "--quant-config " + tk_config(", \"platform\": \"MT1234\""));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_FALSE(fs::exists(tmp / "record")) << "the script ran";
+  EXPECT_FALSE(fs::exists(tmp / "out"));
   EXPECT_NE(r.out.find("unknown MTK platform 'MT1234'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("MT6991, MT6989, MT6897"), std::string::npos) << r.out;
   r = run(base + "--dtype fp16 --quant-config " + tk_config());
