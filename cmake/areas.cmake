@@ -9,6 +9,9 @@ endif()
 mc_area(quant DIRS src/quant DEPS mc_core openblas)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
+# The Hugging Face hub client and cache (hub ids as inputs); knows nothing of models.
+find_package(CURL REQUIRED)
+mc_area(hub DIRS src/hub DEPS mc_core CURL::libcurl)
 # The engine contract (src/formats/engine.h) that every format engine implements.
 mc_area(engine DIRS src/formats DEPS mc_core mc_arch mc_tokenizer)
 # Containers: the file formats models are stored in, below the engines that use them.
@@ -26,6 +29,7 @@ mc_area(mlx DIRS src/formats/mlx DEPS mc_engine mc_arch mc_safetensors mc_quant 
 mc_area(megatron DIRS src/formats/megatron DEPS mc_engine mc_arch mc_torch mc_safetensors)
 mc_area(torchscript DIRS src/formats/torchscript DEPS mc_engine mc_arch mc_torch mc_graph ZLIB::ZLIB)
 mc_area(onnx DIRS src/formats/onnx DEPS mc_engine mc_arch mc_graph mc_transforms mc_tokenizer)
+mc_area(mtk DIRS src/formats/mtk DEPS mc_engine)
 mc_area(gptq_awq DIRS src/formats/gptq_awq
         DEPS mc_engine mc_arch mc_safetensors mc_quant mc_graph mc_transforms)
 # The calibration corpus built into the program (public domain; see its README).
@@ -39,14 +43,16 @@ target_sources(mc_gptq_awq PRIVATE ${CMAKE_BINARY_DIR}/generated/calibration_cor
 # The registry of engines (converter/registry.cpp), the pipeline, check; then the public API.
 mc_area(converter DIRS src/converter
         DEPS mc_hf mc_safetensors mc_torch mc_llama2c mc_gguf mc_mlx mc_megatron mc_torchscript mc_onnx mc_gptq_awq
-             mc_transforms mc_graph mc_tokenizer)
-mc_area(api DIRS src/api DEPS mc_converter)
+             mc_mtk mc_transforms mc_graph mc_tokenizer)
+# The tool around the converter: configuration, history, batch jobs, hub ids as inputs.
+mc_area(app DIRS src/app DEPS mc_converter mc_hub yaml-cpp)
+mc_area(api DIRS src/api DEPS mc_app mc_converter)
 
-add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp)
+add_executable(modelconvert src/cli/main.cpp src/cli/progress_line.cpp src/cli/tool_commands.cpp)
 target_link_libraries(modelconvert PRIVATE mc_api CLI11::CLI11)
 install(TARGETS modelconvert)
 # Test programs that drive the command line need the program built first.
-foreach(t test_converter test_mlx test_megatron test_gguf test_torchscript test_onnx test_gptq_awq)
+foreach(t test_converter test_mlx test_megatron test_gguf test_torchscript test_onnx test_gptq_awq test_app test_mtk)
   if(TARGET ${t})
     add_dependencies(${t} modelconvert)
   endif()

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev
-  libopenblas-dev zlib1g-dev libicu-dev
+  libopenblas-dev zlib1g-dev libicu-dev libcurl4-openssl-dev
   python3 python3-numpy python3-torch python3-sentencepiece python3-onnx time
 )
 missing=()

@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "app/batch.h"
+#include "app/config.h"
+#include "app/history.h"
+#include "app/run.h"
 #include "converter/check.h"
 #include "converter/converter.h"
 
@@ -15,15 +19,36 @@ using converter::ConvertRequest;
 
 std::string_view version();  // "0.1.0"
 
-// Reads, transforms, writes to a temporary sibling, validates, renames into place.
-Result<ConvertReport> convert(const ConvertRequest& req);
+// What the tool adds around one request: hub-id inputs (downloads), notices, presets and
+// --model-type as given. Every input below may be a hub id ("org/name", "hf:org/name").
+struct ToolOptions {
+  ProgressFn download_progress;                   // hub downloads (may be empty)
+  std::function<void(const std::string&)> note;   // one-line notices (may be empty)
+  bool threads_given = false;                     // --threads given (else the config's)
+  std::string preset;                             // convert --preset
+  std::string model_type = "auto";                // convert --model-type (family, task or auto)
+};
+
+// Reads, transforms, writes to a temporary sibling, validates, renames into place; appends a
+// record to the history.
+Result<ConvertReport> convert(const ConvertRequest& req, const ToolOptions& tool = {});
 // Headers only; never reads tensor data.
-Result<ojson> inspect(const std::string& path, const std::string& input_format = "auto");
+Result<ojson> inspect(const std::string& path, const std::string& input_format = "auto", const ToolOptions& tool = {});
 // Static checks of a file or directory; reports every problem found.
-Result<formats::ValidationReport> validate(const std::string& path, const std::string& input_format = "auto");
+Result<formats::ValidationReport> validate(const std::string& path, const std::string& input_format = "auto",
+                                           const ToolOptions& tool = {});
 
 // Runs the model in the reference runtime (and its source with --compare). Reads the weights.
-Result<converter::CheckReport> check(const converter::CheckRequest& req);
+Result<converter::CheckReport> check(converter::CheckRequest req, const ToolOptions& tool = {});
+
+// Runs a job file (app/batch.h); errors only for the batch as a whole.
+Result<app::BatchReport> batch(app::BatchOptions opt);
+// The newest `limit` conversions (0: all).
+Result<app::HistoryList> history(size_t limit);
+// The configuration (file + environment), and changes to the file.
+Result<app::Config> load_config();
+Status config_set(const std::string& key, const std::string& value);
+Status config_unset(const std::string& key);
 // Token ids and pieces of `text` with the tokenizer of `path` (model, tokenizer.json/.model).
 struct Tokenized {
   std::vector<int32_t> ids;

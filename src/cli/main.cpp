@@ -7,7 +7,9 @@
 #include <iostream>
 
 #include "api/modelconvert.h"
+#include "app/units.h"
 #include "cli/progress_line.h"
+#include "cli/tool_commands.h"
 #include "io/output.h"
 
 namespace {
@@ -16,31 +18,8 @@ using mc::ojson;
 using mc::cli::ProgressLine;
 using mc::cli::want_progress;
 
-// "2GB", "500MB", "1.5GiB", "1000" (bytes) -> bytes.
-std::optional<uint64_t> parse_size(std::string s) {
-  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-  size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  double v;
-  try {
-    v = std::stod(s.substr(0, i));
-  } catch (...) {
-    return std::nullopt;
-  }
-  const std::string unit = s.substr(i);
-  double mult;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "KB") mult = 1e3;
-  else if (unit == "MB") mult = 1e6;
-  else if (unit == "GB") mult = 1e9;
-  else if (unit == "TB") mult = 1e12;
-  else if (unit == "KIB") mult = 1024.0;
-  else if (unit == "MIB") mult = 1024.0 * 1024;
-  else if (unit == "GIB") mult = 1024.0 * 1024 * 1024;
-  else return std::nullopt;
-  return uint64_t(v * mult);
-}
+using mc::app::parse_size;
+using mc::app::human_bytes;
 
 int fail(const mc::Error& e, bool json) {
   if (json)
@@ -48,17 +27,6 @@ int fail(const mc::Error& e, bool json) {
   else
     std::cerr << "error: " << e.render() << "\n";
   return mc::exit_code_for(e.code);
-}
-
-std::string human_bytes(uint64_t n) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  return fmt::format("{:.1f} {}", v, units[u]);
 }
 
 void print_inspect(const ojson& j) {
@@ -122,16 +90,19 @@ int main(int argc, char** argv) {
   std::string input, out, dtype, max_shard, quant_config, fake_cfg, tokenizer;
   auto* conv = app.add_subcommand("convert", "convert a model to another format");
   conv->add_option("input", input, "model directory or file (or a config.json with --fake-weight)")->required();
-  conv->add_option("output_format", req.output_format, "target format (see `list formats`)")->required();
+  conv->add_option("output_format", req.output_format, "target format (see `list formats`; optional with --preset)");
   conv->add_option("-o,--output", out, "output path (default: derived from the input and the format)");
   conv->add_option("--from", req.input_format, "input format (default: detected)");
   conv->add_option("--dtype", dtype, "cast float weights: fp32 | fp16 | bf16");
-  conv->add_option("--model-type", req.model_type, "architecture (auto | llama | mistral | qwen2 | minicpm | gpt2)");
-  conv->add_option("--threads", req.threads, "worker threads (default: all cores)");
+  mc::api::ToolOptions tool;
+  conv->add_option("--model-type", tool.model_type,
+                   "family (auto | llama | mistral | qwen2 | minicpm | gpt2) or task (text-generation, image-classification, ...)");
+  auto* conv_threads = conv->add_option("--threads", req.threads, "worker threads (default: config threads, else all cores)");
+  conv->add_option("--preset", tool.preset, "named options (see `config list-presets`)");
   conv->add_option("--max-shard-size", max_shard, "largest weights file, e.g. 2GB (default 5GB)");
   conv->add_option("--weights-format", req.write.weights_format, "hf output weights: safetensors | bin");
   conv->add_option("--quant", req.write.quant, "quantization (see `list quantizations`)");
-  conv->add_option("--quant-config", quant_config, "format-specific quantization settings (JSON)");
+  conv->add_option("--quant-config,--quantization-config", quant_config, "format-specific quantization settings (JSON)");
   conv->add_flag("--fake-weight", req.fake_weight, "replace the weights with fake ones (zeros by default)");
   conv->add_option("--fake-weight-config", fake_cfg, "tensor shapes for --fake-weight (JSON or YAML)");
   conv->add_option("--fake-weight-init", req.fake_weight_init, "zeros | random");
@@ -168,7 +139,7 @@ int main(int argc, char** argv) {
   chk->add_option("--max-new-tokens", creq.max_new_tokens, "greedy tokens to generate (default 16)");
   chk->add_option("--compare", compare_path, "source model: compare logits, top-1 and KL; PASS or FAIL");
   chk->add_option("--dump-logits", dump_path, "write prompt_ids, logits_all and greedy_ids as JSON");
-  chk->add_option("--threads", creq.threads, "worker threads (default: all cores)");
+  auto* chk_threads = chk->add_option("--threads", creq.threads, "worker threads (default: config threads, else all cores)");
   chk->add_flag("--json", json, "machine-readable output");
   bool check_quiet = false;
   chk->add_flag("--quiet", check_quiet, "no progress line");
@@ -203,6 +174,9 @@ int main(int argc, char** argv) {
   auto* ver = app.add_subcommand("version", "print the version");
   ver->add_flag("--json", json, "machine-readable output");
 
+  mc::cli::ToolCommands tools;
+  tools.add(app, json);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -222,8 +196,17 @@ int main(int argc, char** argv) {
     return fail(err, json);
   }
 
+  if (auto rc = tools.run(json)) return *rc;
+  // Notices (cache fallbacks, resumed downloads) on stderr, never between a JSON document's lines.
+  auto note = [](const std::string& s) { std::cerr << "note: " << s << "\n"; };
+
   if (*conv) {
     mc::io::set_sync_on_close(sync);
+    if (req.output_format.empty() && tool.preset.empty()) {
+      mc::Error e = mc::make_error(mc::ErrorCode::InvalidArgument, "convert needs an output format or --preset");
+      e.hint = "run `modelconvert convert --help` for its options";
+      return fail(e, json);
+    }
     req.input = input;
     if (!out.empty()) req.output = out;
     if (!dtype.empty()) {
@@ -259,13 +242,20 @@ int main(int argc, char** argv) {
     if (seq_len > 0) req.write.seq_len = seq_len;
     ProgressLine line(want_progress(force_progress, req.write.quiet, json));
     req.progress = line.fn();
-    auto r = mc::api::convert(req);
+    tool.download_progress = line.fn();
+    tool.threads_given = conv_threads->count() > 0;
+    tool.note = [&](const std::string& s) {
+      line.clear();
+      if (!req.write.quiet) std::cerr << "note: " << s << "\n";
+    };
+    auto r = mc::api::convert(req, tool);
     line.clear();
     if (!r) return fail(r.error(), json);
     if (conv_check) {
       mc::converter::CheckRequest cr;
       cr.model = r->output;
       cr.compare = req.input;
+      if (r->info.contains("hub")) cr.compare = r->info["hub"]["snapshot"].get<std::string>();
       cr.threads = req.threads;
       cr.max_new_tokens = 8;
       ProgressLine cline(want_progress(force_progress, req.write.quiet, json));
@@ -319,7 +309,11 @@ int main(int argc, char** argv) {
     if (!dump_path.empty()) creq.dump_logits = dump_path;
     ProgressLine line(want_progress(force_progress, check_quiet, json));
     creq.progress = line.fn();
-    auto r = mc::api::check(creq);
+    mc::api::ToolOptions ctool;
+    ctool.download_progress = line.fn();
+    ctool.threads_given = chk_threads->count() > 0;
+    ctool.note = note;
+    auto r = mc::api::check(creq, ctool);
     line.clear();
     if (!r) return fail(r.error(), json);
     if (json) {
@@ -350,7 +344,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*insp) {
-    auto r = mc::api::inspect(path, from);
+    mc::api::ToolOptions itool;
+    itool.note = note;
+    auto r = mc::api::inspect(path, from, itool);
     if (!r) return fail(r.error(), json);
     if (json) {
       std::cout << r->dump(2) << "\n";
@@ -360,7 +356,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*val) {
-    auto r = mc::api::validate(path, from);
+    mc::api::ToolOptions vtool;
+    vtool.note = note;
+    auto r = mc::api::validate(path, from, vtool);
     if (!r) return fail(r.error(), json);
     if (json) {
       ojson errs = ojson::array();

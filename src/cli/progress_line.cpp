@@ -51,7 +51,7 @@ struct ProgressLine::State {
     last = now;
     const double secs = std::chrono::duration<double>(now - start).count();
     const double rate = secs > 0 ? double(e.done) / secs : 0.0;
-    const char* unit = e.bytes ? "" : " tokens";
+    const std::string unit = e.bytes ? std::string() : " " + std::string(e.unit);
     std::string line = fmt::format("{} {}{}", e.step, amount(e.done, e.bytes), unit);
     if (e.total > 0) {
       line = fmt::format("{} {} / {}{}  {:3.0f}%", e.step, amount(e.done, e.bytes), amount(e.total, e.bytes), unit,

@@ -1,5 +1,7 @@
 #include "converter/converter.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -43,6 +45,50 @@ Result<Model> read_config_only(const fs::path& p) {
                            "vocab.json", "merges.txt", "chat_template.jinja"})
     if (fs::is_regular_file(dir / name, ec)) m.extra_files.push_back({name, dir / name, std::nullopt});
   return m;
+}
+
+// A temporary HF directory beside the output for a writer that hands one to an outside tool
+// (caps.hf_dir_input); removed when the conversion ends, whatever happens.
+class StagedDir {
+ public:
+  explicit StagedDir(const fs::path& output) {
+    const fs::path out = strip_slash(fs::absolute(output).lexically_normal());
+    path_ = out.parent_path() / (".mc-stage-" + std::to_string(::getpid()) + "-" + out.filename().string());
+  }
+  ~StagedDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  StagedDir(const StagedDir&) = delete;
+  StagedDir& operator=(const StagedDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// The input can be handed over as it is only when it is an HF directory no transform changed.
+bool needs_staging(const Model& m, const ConvertRequest& req) {
+  return m.source_format != "hf" || !io::is_dir(m.source_path) || req.fake_weight || req.mup2llama ||
+         req.write.dtype.has_value() || m.config_modified;
+}
+
+// Writes the model as an HF directory at `dir` (with the source's *.py model code, which the
+// outside tool may need to load it) and reads it back from there.
+Result<Model> stage_as_hf(Model model, const fs::path& dir, const formats::ReadOptions& ro, ThreadPool& pool) {
+  const formats::Engine* hf = formats::find_engine("hf");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::Io, "cannot create a staging folder: {}", ec.message()).with_path(dir.string());
+  formats::WriteOptions wo;
+  wo.pool = &pool;
+  wo.quiet = true;
+  MC_TRY(hf->write(model, dir, wo));
+  const fs::path src = io::is_dir(model.source_path) ? fs::path(model.source_path) : fs::path(model.source_path).parent_path();
+  for (const auto& e : fs::directory_iterator(src.empty() ? fs::path(".") : src, ec))
+    if (e.path().extension() == ".py" && !fs::exists(dir / e.path().filename(), ec))
+      MC_CHECK(io::copy_file(e.path(), dir / e.path().filename()));
+  return read_input(dir, "hf", ro);
 }
 
 }  // namespace
@@ -154,6 +200,7 @@ Status check_write_options(const formats::WriteOptions& o, const formats::Engine
     if (o.pipeline_parallel != 1) return refuse("--pp", to, takes);
     if (!o.naming.empty()) return refuse("--megatron-format", to, takes);
   }
+  if (to.check_options) return to.check_options(o);
   return {};
 }
 
@@ -226,8 +273,16 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   }
   if (req.dry_run) {
     rep.dry_run = true;
-    rep.info["plan"] = {{"tensors", rep.tensors}, {"tensor_bytes", rep.tensor_bytes}, {"out_is_dir", out_is_dir}};
+    rep.info["plan"] = {{"tensors", rep.tensors},
+                        {"tensor_bytes", rep.tensor_bytes},
+                        {"parameters", model.tensors.total_params()},
+                        {"out_is_dir", out_is_dir}};
     return rep;
+  }
+  std::optional<StagedDir> staged;
+  if (to->caps.hf_dir_input && needs_staging(model, req)) {
+    staged.emplace(rep.output);
+    model = MC_TRY(stage_as_hf(std::move(model), staged->path(), ro, pool));
   }
 
   auto pending = MC_TRY(io::PendingOutput::begin(rep.output, out_is_dir, req.force, rep.tensor_bytes));

@@ -7,21 +7,17 @@
 #include "io/probe.h"
 #include "formats/gguf/gguf.h"
 #include "formats/gptq_awq/gptq_awq.h"
-#include "formats/gptq_awq/gptq_awq.h"
 #include "formats/hf/hf.h"
 #include "formats/llama2c/llama2c.h"
 #include "formats/megatron/megatron.h"
 #include "formats/mlx/mlx.h"
+#include "formats/mtk/mtk.h"
 #include "formats/onnx/onnx.h"
 #include "formats/torchscript/torchscript.h"
 
 namespace mc::formats {
 
 namespace {
-
-// ---- detectors of formats whose engine is not (yet) readable: they still name the format ----
-
-Confidence detect_mtk(const fs::path&) { return Confidence::No; }  // write-only target
 
 const std::array<Engine, 12>& table() {
   static const std::array<Engine, 12> kEngines{{
@@ -35,7 +31,7 @@ const std::array<Engine, 12>& table() {
       gptq_awq::gptq_engine(),
       gptq_awq::awq_engine(),
       megatron::engine(),
-      Engine{"mtk", "MediaTek NeuroPilot package (through MediaTek's toolkit)", detect_mtk},
+      mtk::engine(),
       llama2c::engine(),
   }};
   return kEngines;

@@ -16,6 +16,7 @@ struct ProgressEvent {
   uint64_t done = 0;
   uint64_t total = 0;     // 0: unknown
   bool bytes = true;      // units are bytes (else items: tokens, layers, tasks)
+  std::string_view unit = "tokens";  // what the items are when !bytes
 };
 using ProgressFn = std::function<void(const ProgressEvent&)>;
 
@@ -23,8 +24,8 @@ using ProgressFn = std::function<void(const ProgressEvent&)>;
 // bytes when it starts it).
 class Progress {
  public:
-  Progress(std::string step, bool bytes, ProgressFn fn)
-      : step_(std::move(step)), bytes_(bytes), fn_(std::move(fn)) {}
+  Progress(std::string step, bool bytes, ProgressFn fn, std::string unit = "tokens")
+      : step_(std::move(step)), bytes_(bytes), fn_(std::move(fn)), unit_(std::move(unit)) {}
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
@@ -41,11 +42,12 @@ class Progress {
 
  private:
   void notify() const {
-    if (fn_) fn_({step_, done(), total(), bytes_});
+    if (fn_) fn_({step_, done(), total(), bytes_, unit_});
   }
   std::string step_;
   bool bytes_;
   ProgressFn fn_;
+  std::string unit_;
   std::atomic<uint64_t> done_{0}, total_{0};
 };
 

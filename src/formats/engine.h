@@ -56,6 +56,12 @@ struct WriteOptions {
   std::optional<int64_t> seq_len;
   std::function<Result<std::vector<int32_t>>(std::string_view text, bool add_special)> tokenize;
   ProgressFn events;
+  // --model-type when it names a task ("text-generation", "image-classification", ...) rather
+  // than a family; a writer that runs a task-specific tool (MTK) reads it. "" = not given.
+  std::string task;
+  // Values of the user's configuration a writer may use, {key: {"value": ..., "source": "..."}}
+  // (e.g. mtk_cloud_path and where it was set); filled above the converter, may be empty.
+  ojson settings = ojson::object();
 };
 
 // What a writer takes besides the model. A flag the caps do not list is refused with exit 2,
@@ -71,6 +77,9 @@ struct WriteCaps {
   bool calibration = false;                 // --calibration, --calibration-samples, --seq-len
   // -o NAME.<ext> with one of these writes a single file instead of a directory.
   std::span<const std::string_view> single_file_exts;
+  // The writer hands an HF directory (Model::source_path) to an outside tool instead of
+  // streaming tensors: the converter first stages a transformed or non-HF model as one.
+  bool hf_dir_input = false;
 };
 
 struct WriteResult {
@@ -100,6 +109,9 @@ struct Engine {
   bool out_is_dir = true;
   // Static validation of a written output; nullptr if none.
   ValidationReport (*validate)(const fs::path& path) = nullptr;
+  // Checks the format's own settings (quant_config, outside tools) before anything is read;
+  // nullptr if the caps say all.
+  Status (*check_options)(const WriteOptions& opt) = nullptr;
   // Format-specific facts for `inspect` (layout, parallelism, iteration, ...); nullptr if none.
   Result<ojson> (*describe)(const fs::path& path, const ReadOptions& opt) = nullptr;
   // What write() takes (see WriteCaps).
