@@ -1,0 +1,104 @@
+// The k-quant fits (kquant_fit.h) on AVX2: 8 sub-blocks per vector (kquant_lanes.h). Compiled
+// for AVX2 through a target pragma, so only the functions below use it; quantize_rows calls
+// them only when the CPU has AVX2 (isa.cpp). The area is built with -ffp-contract=off:
+// mul_add_probe_avx2 lets a test check that no multiply-add here was fused.
+#include "quant/kquant_fit.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MC_KQUANT_AVX2 1
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+
+namespace mc::quant::detail {
+namespace {
+
+// Vector traits for kquant_lanes.h: masks are all-ones / all-zeros float lanes.
+struct V {
+  static constexpr int W = 8;
+  using F = __m256;
+  using I = __m256i;
+  using M = __m256;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static void storei(int32_t* p, I v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static I set1i(int v) { return _mm256_set1_epi32(v); }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F sqrt(F a) { return _mm256_sqrt_ps(a); }
+  static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static F neg(F a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
+  static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
+  static M lt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static M eq(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+  static M ne(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }  // C's != (true on NaN)
+  static M nei(I a, I b) {
+    return _mm256_castsi256_ps(
+        _mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1)));
+  }
+  static M mand(M a, M b) { return _mm256_and_ps(a, b); }
+  static M mor(M a, M b) { return _mm256_or_ps(a, b); }
+  static M mnone() { return _mm256_setzero_ps(); }
+  static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
+  static F sel(M m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
+  static I seli(M m, I a, I b) {
+    return _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));
+  }
+  // ggml's nearest_int: the FPU rounds f + 1.5*2^23 to nearest even, the low mantissa bits are
+  // the result.
+  static I nearest_int(F f) {
+    const I bits = _mm256_castps_si256(_mm256_add_ps(f, _mm256_set1_ps(12582912.0f)));
+    return _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                            _mm256_set1_epi32(0x00400000));
+  }
+  static I clampi(I v, int lo, int hi) {
+    return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
+  }
+  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
+  static I cvti(F v) { return _mm256_cvttps_epi32(v); }  // exact small integers only
+};
+
+#include "quant/kquant_lanes.h"
+
+void qkx2(Qkx2Kind kind, const float* x, int64_t n_sub, float* scales, float* mins, uint8_t* L) {
+  fit_qkx2<V>(kind, x, n_sub, scales, mins, L);
+}
+void qx6(const float* x, int64_t n_sub, float* scales, int8_t* L) { fit_qx6<V>(x, n_sub, scales, L); }
+void q3(const float* x, int64_t n_sub, float* scales, int8_t* L) { fit_q3<V>(x, n_sub, scales, L); }
+float probe(float a, float b, float c) { return mul_add_probe<V>(a, b, c); }
+
+}  // namespace
+}  // namespace mc::quant::detail
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+namespace mc::quant::detail {
+
+#ifdef MC_KQUANT_AVX2
+const FitKernels* fit_kernels_avx2() {
+  static const FitKernels k{"avx2", qkx2, qx6, q3};
+  return &k;
+}
+MulAddProbe mul_add_probe_avx2() { return probe; }
+#else
+const FitKernels* fit_kernels_avx2() { return nullptr; }
+MulAddProbe mul_add_probe_avx2() { return nullptr; }
+#endif
+
+}  // namespace mc::quant::detail
