@@ -67,6 +67,11 @@ struct V {
   }
   static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
   static I cvti(F v) { return _mm256_cvttps_epi32(v); }  // exact small integers only
+  // The 8 lanes as bytes (values in [0, 127]).
+  static void store_u8(uint8_t* p, I v) {
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(w, w));
+  }
 };
 
 #include "quant/kquant_lanes.h"
@@ -76,6 +81,13 @@ void qkx2(Qkx2Kind kind, const float* x, int64_t n_sub, float* scales, float* mi
 }
 void qx6(const float* x, int64_t n_sub, float* scales, int8_t* L) { fit_qx6<V>(x, n_sub, scales, L); }
 void q3(const float* x, int64_t n_sub, float* scales, int8_t* L) { fit_q3<V>(x, n_sub, scales, L); }
+void req_affine(const float* x, int64_t n_sub, int len, const float* d, const float* dm, int nmax,
+                uint8_t* L) {
+  requant_affine<V>(x, n_sub, len, d, dm, nmax, L);
+}
+void req_sym(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L) {
+  requant_sym<V>(x, n_sub, d, nmax, L);
+}
 float probe(float a, float b, float c) { return mul_add_probe<V>(a, b, c); }
 
 }  // namespace
@@ -92,7 +104,7 @@ namespace mc::quant::detail {
 
 #ifdef MC_KQUANT_AVX2
 const FitKernels* fit_kernels_avx2() {
-  static const FitKernels k{"avx2", qkx2, qx6, q3};
+  static const FitKernels k{"avx2", qkx2, qx6, q3, req_affine, req_sym};
   return &k;
 }
 MulAddProbe mul_add_probe_avx2() { return probe; }

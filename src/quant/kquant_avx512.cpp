@@ -74,6 +74,10 @@ struct V {
   }
   static F cvt(I v) { return _mm512_cvtepi32_ps(v); }
   static I cvti(F v) { return _mm512_cvttps_epi32(v); }  // exact small integers only
+  // The 16 lanes as bytes (values in [0, 127]).
+  static void store_u8(uint8_t* p, I v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
+  }
 };
 
 #include "quant/kquant_lanes.h"
@@ -83,6 +87,13 @@ void qkx2(Qkx2Kind kind, const float* x, int64_t n_sub, float* scales, float* mi
 }
 void qx6(const float* x, int64_t n_sub, float* scales, int8_t* L) { fit_qx6<V>(x, n_sub, scales, L); }
 void q3(const float* x, int64_t n_sub, float* scales, int8_t* L) { fit_q3<V>(x, n_sub, scales, L); }
+void req_affine(const float* x, int64_t n_sub, int len, const float* d, const float* dm, int nmax,
+                uint8_t* L) {
+  requant_affine<V>(x, n_sub, len, d, dm, nmax, L);
+}
+void req_sym(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L) {
+  requant_sym<V>(x, n_sub, d, nmax, L);
+}
 float probe(float a, float b, float c) { return mul_add_probe<V>(a, b, c); }
 
 }  // namespace
@@ -99,7 +110,7 @@ namespace mc::quant::detail {
 
 #ifdef MC_KQUANT_AVX512
 const FitKernels* fit_kernels_avx512() {
-  static const FitKernels k{"avx512", qkx2, qx6, q3};
+  static const FitKernels k{"avx512", qkx2, qx6, q3, req_affine, req_sym};
   return &k;
 }
 MulAddProbe mul_add_probe_avx512() { return probe; }

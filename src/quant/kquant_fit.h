@@ -1,7 +1,7 @@
-// The expensive half of the k-quants: the per-sub-block fits (make_qkx2_quants for Q2_K/Q4_K/
-// Q5_K, make_qx_quants for Q6_K, make_q3_quants for Q3_K), about 95% of their time. Each
-// instruction set gets one implementation of the three fits; quant_kquants.cpp does the rest
-// (packing the scales, re-quantizing against the rounded scales) once, in scalar code.
+// The expensive parts of the k-quants: the per-sub-block fits (make_qkx2_quants for Q2_K/Q4_K/
+// Q5_K, make_qx_quants for Q6_K, make_q3_quants for Q3_K) and the re-quantization against the
+// rounded scales. Each instruction set gets one implementation of these; quant_kquants.cpp does
+// the rest (the per-super-block scales, the bit packing) once, in scalar code.
 //
 // Every implementation gives the same bytes: the SIMD ones run one sub-block per vector lane and
 // do, in each lane, exactly the float operations of the scalar code in the same order (no
@@ -29,6 +29,13 @@ struct FitKernels {
   void (*qx6)(const float* x, int64_t n_sub, float* scales, int8_t* L);
   // Q3_K: make_q3_quants(16, 4, do_rmse) on n_sub sub-blocks of 16: scales, L in [0, 8).
   void (*q3)(const float* x, int64_t n_sub, float* scales, int8_t* L);
+  // The re-quantization against the rounded scales (element-wise, so any width gives the same
+  // bytes), for each sub-block s with d[s] != 0 (the others keep their L):
+  // Q2_K/Q4_K/Q5_K: L = clamp(nearest_int((x + dm[s]) / d[s]), 0, nmax), `len` values each;
+  void (*requant_affine)(const float* x, int64_t n_sub, int len, const float* d, const float* dm,
+                         int nmax, uint8_t* L);
+  // Q3_K/Q6_K: L = clamp(nearest_int(x / d[s]), -nmax, nmax - 1) + nmax, 16 values each.
+  void (*requant_sym)(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L);
 };
 
 // The scalar fits (the reference the others are tested against).
