@@ -66,8 +66,23 @@ struct V {
     return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
   }
   static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }  // a > b ? a : b (b when a is NaN)
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }  // a < b ? a : b
+  static F trunc(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
+  static F copysign(F mag, F sign) {
+    const F m = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(m, mag), _mm256_and_ps(m, sign));
+  }
+  static M ge(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+  static float hmax(F a) {
+    alignas(32) float v[8];
+    _mm256_store_ps(v, a);
+    float m = v[0];
+    for (int i = 1; i < 8; ++i) m = v[i] > m ? v[i] : m;
+    return m;
+  }
   static I cvti(F v) { return _mm256_cvttps_epi32(v); }  // exact small integers only
-  // The 8 lanes as bytes (values in [0, 127]).
+  // The 8 lanes as bytes (values in [-128, 127]).
   static void store_u8(uint8_t* p, I v) {
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(w, w));
@@ -88,6 +103,7 @@ void req_affine(const float* x, int64_t n_sub, int len, const float* d, const fl
 void req_sym(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L) {
   requant_sym<V>(x, n_sub, d, nmax, L);
 }
+void q8(const float* x, int64_t nb, float* d, int8_t* q) { q8_0_blocks<V>(x, nb, d, q); }
 float probe(float a, float b, float c) { return mul_add_probe<V>(a, b, c); }
 
 }  // namespace
@@ -104,7 +120,7 @@ namespace mc::quant::detail {
 
 #ifdef MC_KQUANT_AVX2
 const FitKernels* fit_kernels_avx2() {
-  static const FitKernels k{"avx2", qkx2, qx6, q3, req_affine, req_sym};
+  static const FitKernels k{"avx2", qkx2, qx6, q3, req_affine, req_sym, q8};
   return &k;
 }
 MulAddProbe mul_add_probe_avx2() { return probe; }

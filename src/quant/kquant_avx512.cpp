@@ -73,8 +73,24 @@ struct V {
     return _mm512_max_epi32(_mm512_set1_epi32(lo), _mm512_min_epi32(_mm512_set1_epi32(hi), v));
   }
   static F cvt(I v) { return _mm512_cvtepi32_ps(v); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }  // a > b ? a : b (b when a is NaN)
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }  // a < b ? a : b
+  static F trunc(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
+  static F copysign(F mag, F sign) {
+    const I m = _mm512_set1_epi32(int(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(m, _mm512_castps_si512(mag)),
+                                               _mm512_and_si512(m, _mm512_castps_si512(sign))));
+  }
+  static M ge(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static float hmax(F a) {
+    alignas(64) float v[16];
+    _mm512_store_ps(v, a);
+    float m = v[0];
+    for (int i = 1; i < 16; ++i) m = v[i] > m ? v[i] : m;
+    return m;
+  }
   static I cvti(F v) { return _mm512_cvttps_epi32(v); }  // exact small integers only
-  // The 16 lanes as bytes (values in [0, 127]).
+  // The 16 lanes as bytes (values in [-128, 127]).
   static void store_u8(uint8_t* p, I v) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
   }
@@ -94,6 +110,7 @@ void req_affine(const float* x, int64_t n_sub, int len, const float* d, const fl
 void req_sym(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L) {
   requant_sym<V>(x, n_sub, d, nmax, L);
 }
+void q8(const float* x, int64_t nb, float* d, int8_t* q) { q8_0_blocks<V>(x, nb, d, q); }
 float probe(float a, float b, float c) { return mul_add_probe<V>(a, b, c); }
 
 }  // namespace
@@ -110,7 +127,7 @@ namespace mc::quant::detail {
 
 #ifdef MC_KQUANT_AVX512
 const FitKernels* fit_kernels_avx512() {
-  static const FitKernels k{"avx512", qkx2, qx6, q3, req_affine, req_sym};
+  static const FitKernels k{"avx512", qkx2, qx6, q3, req_affine, req_sym, q8};
   return &k;
 }
 MulAddProbe mul_add_probe_avx512() { return probe; }

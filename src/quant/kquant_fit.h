@@ -1,7 +1,8 @@
 // The expensive parts of the k-quants: the per-sub-block fits (make_qkx2_quants for Q2_K/Q4_K/
 // Q5_K, make_qx_quants for Q6_K, make_q3_quants for Q3_K) and the re-quantization against the
 // rounded scales. Each instruction set gets one implementation of these; quant_kquants.cpp does
-// the rest (the per-super-block scales, the bit packing) once, in scalar code.
+// the rest (the per-super-block scales, the bit packing) once, in scalar code. Q8_0's block
+// kernel lives here too (same dispatch).
 //
 // Every implementation gives the same bytes: the SIMD ones run one sub-block per vector lane and
 // do, in each lane, exactly the float operations of the scalar code in the same order (no
@@ -36,8 +37,13 @@ struct FitKernels {
                          int nmax, uint8_t* L);
   // Q3_K/Q6_K: L = clamp(nearest_int(x / d[s]), -nmax, nmax - 1) + nmax, 16 values each.
   void (*requant_sym)(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L);
+  // Q8_0 (quant_legacy.cpp) on nb blocks of 32: d[b] = max|x| / 127 and the 32 quants
+  // round-half-away(x / d) in [-128, 127] at q + 32*b (max and element-wise: order-free).
+  void (*q8_0)(const float* x, int64_t nb, float* d, int8_t* q);
 };
 
+// The scalar Q8_0 blocks (quant_legacy.cpp), the reference for FitKernels::q8_0.
+void q8_0_blocks_scalar(const float* x, int64_t nb, float* d, int8_t* q);
 // The scalar fits (the reference the others are tested against).
 const FitKernels& fit_kernels_scalar();
 // nullptr when not compiled in (other compilers or architectures); callers check the CPU.

@@ -1,4 +1,4 @@
-// The SIMD k-quant kernels against the scalar ones (kquant_fit.h): same bytes on the same
+// The SIMD k-quant (and Q8_0) kernels against the scalar ones (kquant_fit.h): same bytes on the same
 // inputs, hostile ones included (zeros, constants, -0, huge and tiny magnitudes, subnormals,
 // exact rounding ties, single outliers, NaN and infinities), with row counts that leave vector
 // lanes unused; and proof that each SIMD unit was compiled without fused multiply-add.
@@ -16,13 +16,13 @@ namespace mc::quant {
 namespace {
 
 constexpr int kLen = 256;
-constexpr DType kKTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+constexpr DType kKTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0};
 
 // One row per kind of hostile input; drawn from the tests' LCG.
 std::vector<float> hostile_rows(int& n_rows) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  constexpr int kKinds = 24;
+  constexpr int kKinds = 25;
   n_rows = kKinds;
   std::vector<float> x(size_t(kKinds) * kLen);
   uint64_t st = 4242;
@@ -56,6 +56,7 @@ std::vector<float> hostile_rows(int& n_rows) {
         case 20: v = j == 31 ? -inf : (j == 200 ? inf : s); break;
         case 21: v = nan; break;
         case 22: v = j % 32 == 5 ? -inf : 0.5f; break;
+        case 23: v = j % 32 == 0 ? 127.0f : float(j % 64) - 32.0f + 0.5f; break;  // Q8_0 ties
         default: v = 0.3f + 0.5f * s; break;                  // positive only (min paths)
       }
       x[size_t(r) * kLen + size_t(j)] = v;

@@ -313,8 +313,8 @@ constexpr int64_t kBatch = 8;
 }  // namespace
 
 const FitKernels& fit_kernels_scalar() {
-  static const FitKernels k{"scalar",       fit_qkx2_scalar,       fit_qx6_scalar,
-                            fit_q3_scalar,  requant_affine_scalar, requant_sym_scalar};
+  static const FitKernels k{"scalar",       fit_qkx2_scalar,       fit_qx6_scalar,    fit_q3_scalar,
+                            requant_affine_scalar, requant_sym_scalar, q8_0_blocks_scalar};
   return k;
 }
 
