@@ -232,14 +232,14 @@ Status F32Rows::read(int64_t r0, int64_t n, float* dst) const {
   const uint64_t offset = uint64_t(r0) * row_bytes;
   const uint64_t nbytes = uint64_t(n) * row_bytes;
   // Straight from memory when the tensor is in memory; else (a file, a transform) through a buffer.
-  std::vector<std::byte> raw;
+  std::unique_ptr<std::byte[]> raw;  // not zero-filled: read() writes every byte
   const std::byte* src;
   if (auto v = data_->view(); v && v->size() >= offset + nbytes && !data_->file_span()) {
     src = v->data() + offset;
   } else {
-    raw.resize(nbytes);
-    MC_CHECK(data_->read(offset, raw));
-    src = raw.data();
+    raw.reset(new std::byte[nbytes]);
+    MC_CHECK(data_->read(offset, {raw.get(), nbytes}));
+    src = raw.get();
   }
   if (is_quantized(dtype_)) {
     MC_CHECK(quant::dequantize(dtype_, {src, nbytes}, dst, int64_t(elems)));
