@@ -7,6 +7,9 @@ if(MC_BUILD_TESTS)
   target_compile_definitions(mc_testutil PRIVATE MC_BINARY_PATH="${CMAKE_BINARY_DIR}/modelconvert")
 endif()
 mc_area(quant DIRS src/quant DEPS mc_core openblas)
+# Bit-exact quantizers: no a*b+c fused into one rounding anywhere in the area. GCC contracts by
+# default in C++ (even with -std=c++20) wherever FMA is available, e.g. in the AVX-512 kernels.
+target_compile_options(mc_quant PRIVATE -ffp-contract=off)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
 # The Hugging Face hub client and cache (hub ids as inputs); knows nothing of models.

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <limits>
 
@@ -80,12 +81,49 @@ uint64_t TensorStore::total_params() const {
   return n;
 }
 
+MemoryData::MemoryData(std::shared_ptr<const io::MappedFile> file, std::span<const std::byte> bytes,
+                       bool mmapped)
+    : bytes_(bytes), mmapped_(mmapped) {
+  if (file && file->fd() >= 0 && !bytes.empty() && bytes.data() >= file->bytes().data() &&
+      bytes.data() + bytes.size() <= file->bytes().data() + file->size()) {
+    fd_ = file->fd();
+    file_offset_ = uint64_t(bytes.data() - file->bytes().data());
+  }
+  owner_ = std::move(file);
+}
+
 Status MemoryData::read(uint64_t offset, std::span<std::byte> dst) const {
   if (offset > bytes_.size() || dst.size() > bytes_.size() - offset)
     return make_error(ErrorCode::Internal, "read [{}, {}) past the {} bytes of a tensor", offset,
                       offset + dst.size(), bytes_.size());
-  if (!dst.empty()) std::memcpy(dst.data(), bytes_.data() + offset, dst.size());
+  if (dst.empty()) return {};
+  if (fd_ >= 0) {
+    size_t done = 0;
+    while (done < dst.size()) {
+      const uint64_t at = file_offset_ + offset + done;
+      const ssize_t n = ::pread(fd_, dst.data() + done, dst.size() - done, off_t(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        Error e = make_error(ErrorCode::Io, "read failed: {}", std::strerror(errno));
+        e.offset = at;
+        return e;
+      }
+      if (n == 0) {
+        Error e = make_error(ErrorCode::Truncated, "the file ends early: it changed while being read");
+        e.offset = at;
+        return e;
+      }
+      done += size_t(n);
+    }
+    return {};
+  }
+  std::memcpy(dst.data(), bytes_.data() + offset, dst.size());
   return {};
+}
+
+std::optional<TensorData::FileSpan> MemoryData::file_span() const {
+  if (fd_ < 0) return std::nullopt;
+  return FileSpan{fd_, file_offset_};
 }
 
 void MemoryData::release(uint64_t offset, uint64_t n) const {

@@ -16,6 +16,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "io/mapped_file.h"
 
 namespace mc {
 
@@ -38,6 +39,13 @@ class TensorData {
   // Preferred granularity (bytes) for read() ranges: reads should start and end on multiples of
   // it (0 = any). Row-wise transforms ask for rows, quantized types for blocks.
   virtual uint64_t chunk_align() const { return 0; }
+  // Where the bytes lie in an open file, when they do unchanged (writers copy them file to file
+  // with copy_file_range, as cp does, without passing them through memory).
+  struct FileSpan {
+    int fd = -1;
+    uint64_t offset = 0;
+  };
+  virtual std::optional<FileSpan> file_span() const { return std::nullopt; }
 };
 using TensorDataPtr = std::shared_ptr<const TensorData>;
 
@@ -86,14 +94,20 @@ class MemoryData final : public TensorData {
  public:
   MemoryData(std::shared_ptr<const void> owner, std::span<const std::byte> bytes, bool mmapped)
       : owner_(std::move(owner)), bytes_(bytes), mmapped_(mmapped) {}
+  // Bytes inside a mapped input file: read() then uses pread on the file's descriptor instead of
+  // copying out of the mapping (no page faults, no page-table work), and file_span() is known.
+  MemoryData(std::shared_ptr<const io::MappedFile> file, std::span<const std::byte> bytes, bool mmapped);
   Status read(uint64_t offset, std::span<std::byte> dst) const override;
   std::optional<std::span<const std::byte>> view() const override { return bytes_; }
   void release(uint64_t offset, uint64_t n) const override;
+  std::optional<FileSpan> file_span() const override;
 
  private:
   std::shared_ptr<const void> owner_;
   std::span<const std::byte> bytes_;
   bool mmapped_;
+  int fd_ = -1;
+  uint64_t file_offset_ = 0;
 };
 
 // Owns a byte vector (tensors made in memory: fake weights, small tests, decoded files).

@@ -45,12 +45,13 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& pa
     }
     m->data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);
+  m->fd_ = fd;
   return std::shared_ptr<const MappedFile>(std::move(m));
 }
 
 MappedFile::~MappedFile() {
   if (data_) munmap(const_cast<std::byte*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MappedFile::will_need(size_t offset, size_t n) const {

@@ -22,6 +22,10 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // The open descriptor (read-only), for pread/copy_file_range of large ranges: on some kernels
+  // (notably paravirtualised guests) faulting pages into a mapping costs several times more CPU
+  // than the copy a read() makes. Valid while this object lives.
+  int fd() const { return fd_; }
   // Hint the kernel that [offset, offset+n) will be read sequentially soon.
   void will_need(size_t offset, size_t n) const;
 
@@ -30,6 +34,7 @@ class MappedFile {
   std::string path_;
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;
 };
 
 using MappedFilePtr = std::shared_ptr<const MappedFile>;

@@ -179,6 +179,32 @@ Status OutFile::pwrite(uint64_t offset, std::span<const std::byte> data) const {
   return {};
 }
 
+Result<bool> OutFile::copy_from(int src_fd, uint64_t src_offset, uint64_t offset, uint64_t len) const {
+  std::lock_guard lock(*write_mu_);
+  uint64_t done = 0;
+  while (done < len) {
+    loff_t in = loff_t(src_offset + done), out = loff_t(offset + done);
+    const ssize_t n = ::copy_file_range(src_fd, &in, fd_, &out, size_t(len - done), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && done == 0 &&
+        (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF))
+      return false;  // not supported between these files: nothing written, write instead
+    if (n < 0) {
+      Error e = os_error(path_, "copy failed");
+      e.offset = offset + done;
+      return e;
+    }
+    if (n == 0) {
+      Error e = make_error(ErrorCode::Truncated, "the input ended early: it changed while being copied");
+      e.path = path_.string();
+      e.offset = offset + done;
+      return e;
+    }
+    done += uint64_t(n);
+  }
+  return true;
+}
+
 void set_sync_on_close(bool on) { g_sync_on_close = on; }
 bool sync_on_close() { return g_sync_on_close; }
 

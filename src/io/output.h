@@ -48,6 +48,10 @@ class OutFile {
   OutFile(const OutFile&) = delete;
   ~OutFile();
   Status pwrite(uint64_t offset, std::span<const std::byte> data) const;  // thread-safe
+  // Copies `len` bytes at `src_offset` of the open file `src_fd` to `offset`, inside the kernel
+  // (copy_file_range, as cp does; a reflink where the file system shares extents). Returns false
+  // without an error when the kernel cannot do it for these files (the caller writes instead).
+  Result<bool> copy_from(int src_fd, uint64_t src_offset, uint64_t offset, uint64_t len) const;
   Status close();  // fsync + close
   const fs::path& path() const { return path_; }
 

@@ -25,6 +25,18 @@ Status quantize_rows(DType t, const float* src, int64_t n_rows, int64_t row_len,
 // Dequantizes n elements (a multiple of the block size) of type t into f32.
 Status dequantize(DType t, std::span<const std::byte> src, float* dst, int64_t n);
 
+// Instruction sets the k-quant fits run on. Every one gives the same bytes (ggml's); they differ
+// in speed only. The default is the best one this CPU has; the environment variable
+// MC_QUANT_ISA=scalar|avx2|avx512 picks another (an unknown or unavailable name is ignored
+// with a note on stderr), set_kernel_isa too (tests, benchmarks).
+enum class KernelIsa : uint8_t { Scalar, Avx2, Avx512 };
+std::string_view kernel_isa_name(KernelIsa isa);
+std::optional<KernelIsa> kernel_isa_from_name(std::string_view name);
+// Compiled in and supported by this CPU (and its OS, for the AVX-512 registers).
+bool kernel_isa_available(KernelIsa isa);
+KernelIsa kernel_isa();
+Status set_kernel_isa(KernelIsa isa);
+
 // llama-quantize file types (LLAMA_FTYPE_*), and the type llama-quantize picks per tensor.
 enum class FileType : uint8_t {
   F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M,

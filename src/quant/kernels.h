@@ -10,8 +10,9 @@
 #include "core/dtype.h"
 
 // The reference quantizers are plain float32 code built without FMA contraction; a fused
-// multiply-add changes rounding in rare ties (formats.md §2.5). GCC does not contract in ISO mode
-// (-std=c++20), Clang needs to be told.
+// multiply-add changes rounding in rare ties (formats.md §2.5). GCC contracts by default in C++
+// whenever the target has FMA (-std=c++20 does not change that), so the area is compiled with
+// -ffp-contract=off (cmake/areas.cmake); Clang is also told here.
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif

@@ -5,10 +5,14 @@
 // Q5_K = d, dmin, scales[12], qh[32], qs[128]; Q6_K = ql[128], qh[64], scales[16] int8, d:f16.
 // Bit-exactness depends on the float32 evaluation order, so expressions keep the reference's
 // association ((a*b)*c, left-to-right sums) and are not rearranged.
+// Each type runs in two steps over batches of super-blocks: the sub-block fits (kquant_fit.h:
+// these scalar ones or the SIMD ones, same bytes), then the scalar finish per super-block
+// (scales packed, values re-quantized against the rounded scales, bits packed).
 #include <algorithm>
 #include <cmath>
 
 #include "quant/kernels.h"
+#include "quant/kquant_fit.h"
 
 namespace mc::quant::detail {
 namespace {
@@ -199,21 +203,13 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
   }
 }
 
-// Shared by Q4_K and Q5_K: fits the 8 sub-blocks of 32, packs 6-bit scales/mins into sc12,
-// writes d/dmin and re-quantizes L against the stored (rounded) scales.
-void fit_k4_superblock(const float* x, int nmax, float rmin, int nstep, uint8_t* L, uint8_t* sc12,
-                       uint16_t& d_out, uint16_t& dmin_out) {
-  uint8_t Laux[32];
-  float weights[32], mins[8], scales[8];
+// Q4_K/Q5_K after the fit of their 8 sub-blocks of 32: packs the 6-bit scales/mins into sc12,
+// writes d/dmin, and gives the scale d[j] and offset dm[j] each sub-block is re-quantized with
+// (d[j] == 0: the sub-block keeps the fit's L).
+void k4_scales(const float* scales, const float* mins, uint8_t* sc12, uint16_t& d_out,
+               uint16_t& dmin_out, float* d, float* dm) {
   float max_scale = 0, max_min = 0;
   for (int j = 0; j < 8; ++j) {
-    const float* xb = x + 32 * j;
-    float sum_x2 = 0;
-    for (int l = 0; l < 32; ++l) sum_x2 += xb[l] * xb[l];
-    const float av_x = std::sqrt(sum_x2 / 32);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xb[l]);
-    scales[j] = make_qkx2_quants(32, nmax, xb, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                                 nstep, false);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -235,16 +231,12 @@ void fit_k4_superblock(const float* x, int nmax, float rmin, int nstep, uint8_t*
   }
   d_out = fp32_to_fp16(max_scale / 63.f);
   dmin_out = fp32_to_fp16(max_min / 63.f);
+  const float df = fp16_to_fp32(d_out), dminf = fp16_to_fp32(dmin_out);
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     get_scale_min_k4(j, sc12, sc, m);
-    const float d = fp16_to_fp32(d_out) * float(sc);
-    if (d == 0.0f) continue;
-    const float dm = fp16_to_fp32(dmin_out) * float(m);
-    for (int ii = 0; ii < 32; ++ii) {
-      const int l = nearest_int((x[32 * j + ii] + dm) / d);
-      L[32 * j + ii] = uint8_t(std::max(0, std::min(nmax, l)));
-    }
+    d[j] = df * float(sc);
+    dm[j] = dminf * float(m);
   }
 }
 
@@ -258,194 +250,284 @@ void pack_2bit(const T* L, uint8_t* qs) {
                               (L[j + l + 96] << 6));
 }
 
+// ---- the scalar kernels (kquant_fit.h) -----------------------------------------------------
+
+void fit_qkx2_scalar(Qkx2Kind kind, const float* x, int64_t n_sub, float* scales, float* mins,
+                     uint8_t* L) {
+  uint8_t Laux[32];
+  float weights[32];
+  for (int64_t s = 0; s < n_sub; ++s) {
+    if (kind == Qkx2Kind::Q2K) {
+      const float* xb = x + 16 * s;
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(xb[l]);
+      scales[s] = make_qkx2_quants(16, 3, xb, weights, L + 16 * s, &mins[s], Laux, -0.5f, 0.1f,
+                                   15, true);
+      continue;
+    }
+    const float* xb = x + 32 * s;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xb[l] * xb[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xb[l]);
+    if (kind == Qkx2Kind::Q4K)
+      scales[s] = make_qkx2_quants(32, 15, xb, weights, L + 32 * s, &mins[s], Laux, -1.f, 0.1f,
+                                   20, false);
+    else
+      scales[s] = make_qkx2_quants(32, 31, xb, weights, L + 32 * s, &mins[s], Laux, -0.5f, 0.1f,
+                                   15, false);
+  }
+}
+
+void fit_qx6_scalar(const float* x, int64_t n_sub, float* scales, int8_t* L) {
+  for (int64_t s = 0; s < n_sub; ++s) scales[s] = make_qx_quants(16, 32, x + 16 * s, L + 16 * s);
+}
+
+void fit_q3_scalar(const float* x, int64_t n_sub, float* scales, int8_t* L) {
+  for (int64_t s = 0; s < n_sub; ++s) scales[s] = make_q3_quants(16, 4, x + 16 * s, L + 16 * s);
+}
+
+void requant_affine_scalar(const float* x, int64_t n_sub, int len, const float* d,
+                           const float* dm, int nmax, uint8_t* L) {
+  for (int64_t s = 0; s < n_sub; ++s) {
+    if (d[s] == 0.0f) continue;
+    for (int i = 0; i < len; ++i) {
+      const int l = nearest_int((x[s * len + i] + dm[s]) / d[s]);
+      L[s * len + i] = uint8_t(std::max(0, std::min(nmax, l)));
+    }
+  }
+}
+
+void requant_sym_scalar(const float* x, int64_t n_sub, const float* d, int nmax, int8_t* L) {
+  for (int64_t s = 0; s < n_sub; ++s) {
+    if (d[s] == 0.0f) continue;
+    for (int i = 0; i < 16; ++i) {
+      const int l = nearest_int(x[s * 16 + i] / d[s]);
+      L[s * 16 + i] = int8_t(std::max(-nmax, std::min(nmax - 1, l)) + nmax);
+    }
+  }
+}
+
+// Super-blocks handled per call of the kernels (a few KiB of scratch on the stack).
+constexpr int64_t kBatch = 8;
+
 }  // namespace
 
+const FitKernels& fit_kernels_scalar() {
+  static const FitKernels k{"scalar",       fit_qkx2_scalar,       fit_qx6_scalar,    fit_q3_scalar,
+                            requant_affine_scalar, requant_sym_scalar, q8_0_blocks_scalar};
+  return k;
+}
+
+// Each type: fit the sub-blocks of a batch, then per super-block the scales (scalar), then
+// re-quantize the batch against the rounded scales, then pack the bits per super-block.
+
 void quantize_q2_k(const float* x, uint8_t* y, int64_t n) {
-  uint8_t L[kQKK], Laux[16];
-  float weights[16], mins[16], scales[16];
+  const FitKernels& k = fit_kernels();
+  uint8_t Lb[kBatch * kQKK];
+  float mins_b[kBatch * 16], scales_b[kBatch * 16], d_b[kBatch * 16], dm_b[kBatch * 16];
   const float q4scale = 15.f;
-  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 84) {
-    uint8_t* sc = y;
-    uint8_t* qs = y + 16;
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < 16; ++j) {
-      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
-                                   0.1f, 15, true);
-      if (scales[j] > max_scale) max_scale = scales[j];
-      if (mins[j] > max_min) max_min = mins[j];
-    }
-    uint16_t d16 = 0, dmin16 = 0;
-    if (max_scale > 0) {
-      const float iscale = q4scale / max_scale;
-      for (int j = 0; j < 16; ++j) sc[j] = uint8_t(nearest_int(iscale * scales[j]));
-      d16 = fp32_to_fp16(max_scale / q4scale);
-    } else {
-      std::fill(sc, sc + 16, uint8_t(0));
-      d16 = fp32_to_fp16(0.f);
-    }
-    if (max_min > 0) {
-      const float iscale = q4scale / max_min;
-      for (int j = 0; j < 16; ++j) sc[j] |= uint8_t(uint32_t(nearest_int(iscale * mins[j])) << 4);
-      dmin16 = fp32_to_fp16(max_min / q4scale);
-    } else {
-      dmin16 = fp32_to_fp16(0.f);
-    }
-    store_u16(y + 80, d16);
-    store_u16(y + 82, dmin16);
-    for (int j = 0; j < 16; ++j) {
-      const float d = fp16_to_fp32(d16) * float(sc[j] & 0xF);
-      if (d == 0.0f) continue;
-      const float dm = fp16_to_fp32(dmin16) * float(sc[j] >> 4);
-      for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int((x[16 * j + ii] + dm) / d);
-        L[16 * j + ii] = uint8_t(std::max(0, std::min(3, l)));
+  const int64_t nb = n / kQKK;
+  for (int64_t b0 = 0; b0 < nb; b0 += kBatch, x += kBatch * kQKK, y += kBatch * 84) {
+    const int64_t cnt = std::min(kBatch, nb - b0);
+    k.qkx2(Qkx2Kind::Q2K, x, cnt * 16, scales_b, mins_b, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      const float* scales = scales_b + 16 * b;
+      const float* mins = mins_b + 16 * b;
+      uint8_t* yb = y + 84 * b;
+      uint8_t* sc = yb;
+      float max_scale = 0, max_min = 0;
+      for (int j = 0; j < 16; ++j) {
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+      }
+      uint16_t d16 = 0, dmin16 = 0;
+      if (max_scale > 0) {
+        const float iscale = q4scale / max_scale;
+        for (int j = 0; j < 16; ++j) sc[j] = uint8_t(nearest_int(iscale * scales[j]));
+        d16 = fp32_to_fp16(max_scale / q4scale);
+      } else {
+        std::fill(sc, sc + 16, uint8_t(0));
+        d16 = fp32_to_fp16(0.f);
+      }
+      if (max_min > 0) {
+        const float iscale = q4scale / max_min;
+        for (int j = 0; j < 16; ++j) sc[j] |= uint8_t(uint32_t(nearest_int(iscale * mins[j])) << 4);
+        dmin16 = fp32_to_fp16(max_min / q4scale);
+      } else {
+        dmin16 = fp32_to_fp16(0.f);
+      }
+      store_u16(yb + 80, d16);
+      store_u16(yb + 82, dmin16);
+      const float df = fp16_to_fp32(d16), dminf = fp16_to_fp32(dmin16);
+      for (int j = 0; j < 16; ++j) {
+        d_b[16 * b + j] = df * float(sc[j] & 0xF);
+        dm_b[16 * b + j] = dminf * float(sc[j] >> 4);
       }
     }
-    pack_2bit(L, qs);
+    k.requant_affine(x, cnt * 16, 16, d_b, dm_b, 3, Lb);
+    for (int64_t b = 0; b < cnt; ++b) pack_2bit(Lb + b * kQKK, y + 84 * b + 16);
   }
 }
 
 void quantize_q3_k(const float* x, uint8_t* y, int64_t n) {
-  int8_t L[kQKK];
-  float scales[16];
-  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 110) {
-    uint8_t* hmask = y;
-    uint8_t* qs = y + 32;
-    uint8_t* sc = y + 96;
-    float max_scale = 0, amax = 0;
-    for (int j = 0; j < 16; ++j) {
-      scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-      const float s = std::fabs(scales[j]);
-      if (s > amax) {
-        amax = s;
-        max_scale = scales[j];
-      }
-    }
-    std::fill(sc, sc + 12, uint8_t(0));
-    uint16_t d16;
-    if (max_scale != 0.0f) {
-      const float iscale = -32.f / max_scale;
+  const FitKernels& k = fit_kernels();
+  int8_t Lb[kBatch * kQKK];
+  float scales_b[kBatch * 16], d_b[kBatch * 16];
+  const int64_t nb = n / kQKK;
+  for (int64_t b0 = 0; b0 < nb; b0 += kBatch, x += kBatch * kQKK, y += kBatch * 110) {
+    const int64_t cnt = std::min(kBatch, nb - b0);
+    k.q3(x, cnt * 16, scales_b, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      const float* scales = scales_b + 16 * b;
+      uint8_t* yb = y + 110 * b;
+      uint8_t* sc = yb + 96;
+      float max_scale = 0, amax = 0;
       for (int j = 0; j < 16; ++j) {
-        int l = int8_t(nearest_int(iscale * scales[j]));  // the reference keeps it in an int8_t
-        l = std::max(-32, std::min(31, l)) + 32;
-        if (j < 8)
-          sc[j] = uint8_t(l & 0xF);
-        else
-          sc[j - 8] |= uint8_t((l & 0xF) << 4);
-        l >>= 4;
-        sc[j % 4 + 8] |= uint8_t(l << (2 * (j / 4)));
+        const float s = std::fabs(scales[j]);
+        if (s > amax) {
+          amax = s;
+          max_scale = scales[j];
+        }
       }
-      d16 = fp32_to_fp16(1 / iscale);
-    } else {
-      d16 = fp32_to_fp16(0.f);
-    }
-    store_u16(y + 108, d16);
-    for (int j = 0; j < 16; ++j) {
-      int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
-      s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-      const float d = fp16_to_fp32(d16) * float(s);
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int(x[16 * j + ii] / d);
-        L[16 * j + ii] = int8_t(std::max(-4, std::min(3, l)) + 4);
+      std::fill(sc, sc + 12, uint8_t(0));
+      uint16_t d16;
+      if (max_scale != 0.0f) {
+        const float iscale = -32.f / max_scale;
+        for (int j = 0; j < 16; ++j) {
+          int l = int8_t(nearest_int(iscale * scales[j]));  // the reference keeps it in an int8_t
+          l = std::max(-32, std::min(31, l)) + 32;
+          if (j < 8)
+            sc[j] = uint8_t(l & 0xF);
+          else
+            sc[j - 8] |= uint8_t((l & 0xF) << 4);
+          l >>= 4;
+          sc[j % 4 + 8] |= uint8_t(l << (2 * (j / 4)));
+        }
+        d16 = fp32_to_fp16(1 / iscale);
+      } else {
+        d16 = fp32_to_fp16(0.f);
+      }
+      store_u16(yb + 108, d16);
+      const float df = fp16_to_fp32(d16);
+      for (int j = 0; j < 16; ++j) {
+        int s = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+        s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+        d_b[16 * b + j] = df * float(s);
       }
     }
-    // High bit of element e goes to bit e/32 of hmask[e%32]; the low 2 bits stay in L.
-    std::fill(hmask, hmask + 32, uint8_t(0));
-    for (int j = 0; j < kQKK; ++j) {
-      if (L[j] > 3) {
-        hmask[j % 32] |= uint8_t(1u << (j / 32));
-        L[j] = int8_t(L[j] - 4);
+    k.requant_sym(x, cnt * 16, d_b, 4, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      int8_t* L = Lb + b * kQKK;
+      uint8_t* hmask = y + 110 * b;
+      // High bit of element e (L in [0, 8)) goes to bit e/32 of hmask[e%32]; the low 2 bits
+      // stay in L.
+      std::fill(hmask, hmask + 32, uint8_t(0));
+      for (int j = 0; j < kQKK; j += 32) {
+        for (int l = 0; l < 32; ++l) {
+          hmask[l] = uint8_t(hmask[l] | ((L[j + l] >> 2) << (j / 32)));
+          L[j + l] = int8_t(L[j + l] & 3);
+        }
       }
+      pack_2bit(L, y + 110 * b + 32);
     }
-    pack_2bit(L, qs);
   }
 }
 
-void quantize_q4_k(const float* x, uint8_t* y, int64_t n) {
-  uint8_t L[kQKK];
-  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 144) {
-    uint16_t d16, dmin16;
-    fit_k4_superblock(x, 15, -1.f, 20, L, y + 4, d16, dmin16);
-    store_u16(y, d16);
-    store_u16(y + 2, dmin16);
-    uint8_t* q = y + 16;
-    for (int j = 0; j < kQKK; j += 64, q += 32)
-      for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
-  }
-}
-
-void quantize_q5_k(const float* x, uint8_t* y, int64_t n) {
-  uint8_t L[kQKK];
-  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 176) {
-    uint16_t d16, dmin16;
-    fit_k4_superblock(x, 31, -0.5f, 15, L, y + 4, d16, dmin16);
-    store_u16(y, d16);
-    store_u16(y + 2, dmin16);
-    uint8_t* qh = y + 16;
-    uint8_t* ql = y + 48;
-    std::fill(qh, qh + 32, uint8_t(0));
-    uint8_t m1 = 1, m2 = 2;
-    for (int c = 0; c < kQKK; c += 64, ql += 32) {
-      for (int j = 0; j < 32; ++j) {
-        int l1 = L[c + j], l2 = L[c + j + 32];
-        if (l1 > 15) {
-          l1 -= 16;
-          qh[j] |= m1;
+// Q4_K and Q5_K share the fit and the scales; they differ in nmax and the bit packing.
+template <int kNmax, int kBytes>
+void quantize_k4_family(const float* x, uint8_t* y, int64_t n) {
+  const FitKernels& k = fit_kernels();
+  uint8_t Lb[kBatch * kQKK];
+  float mins_b[kBatch * 8], scales_b[kBatch * 8], d_b[kBatch * 8], dm_b[kBatch * 8];
+  const int64_t nb = n / kQKK;
+  for (int64_t b0 = 0; b0 < nb; b0 += kBatch, x += kBatch * kQKK, y += kBatch * kBytes) {
+    const int64_t cnt = std::min(kBatch, nb - b0);
+    k.qkx2(kNmax == 15 ? Qkx2Kind::Q4K : Qkx2Kind::Q5K, x, cnt * 8, scales_b, mins_b, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      uint8_t* yb = y + kBytes * b;
+      uint16_t d16, dmin16;
+      k4_scales(scales_b + 8 * b, mins_b + 8 * b, yb + 4, d16, dmin16, d_b + 8 * b, dm_b + 8 * b);
+      store_u16(yb, d16);
+      store_u16(yb + 2, dmin16);
+    }
+    k.requant_affine(x, cnt * 8, 32, d_b, dm_b, kNmax, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      const uint8_t* L = Lb + b * kQKK;
+      uint8_t* yb = y + kBytes * b;
+      if constexpr (kNmax == 15) {
+        uint8_t* q = yb + 16;
+        for (int j = 0; j < kQKK; j += 64, q += 32)
+          for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
+      } else {
+        // Bit 4 of element c*64 + j goes to bit 2c of qh[j], of c*64 + 32 + j to bit 2c+1.
+        uint8_t* qh = yb + 16;
+        uint8_t* ql = yb + 48;
+        std::fill(qh, qh + 32, uint8_t(0));
+        for (int c = 0; c < kQKK; c += 64, ql += 32) {
+          const int shift = c / 32;
+          for (int j = 0; j < 32; ++j) {
+            const int l1 = L[c + j], l2 = L[c + j + 32];
+            qh[j] = uint8_t(qh[j] | ((l1 >> 4) << shift) | ((l2 >> 4) << (shift + 1)));
+            ql[j] = uint8_t((l1 & 0xF) | ((l2 & 0xF) << 4));
+          }
         }
-        if (l2 > 15) {
-          l2 -= 16;
-          qh[j] |= m2;
-        }
-        ql[j] = uint8_t(l1 | (l2 << 4));
       }
-      m1 = uint8_t(m1 << 2);
-      m2 = uint8_t(m2 << 2);
     }
   }
 }
+
+void quantize_q4_k(const float* x, uint8_t* y, int64_t n) { quantize_k4_family<15, 144>(x, y, n); }
+void quantize_q5_k(const float* x, uint8_t* y, int64_t n) { quantize_k4_family<31, 176>(x, y, n); }
 
 void quantize_q6_k(const float* x, uint8_t* y, int64_t n) {
-  int8_t L[kQKK];
-  float scales[16];
-  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, y += 210) {
-    uint8_t* ql = y;
-    uint8_t* qh = y + 128;
-    uint8_t* sc = y + 192;
-    float max_scale = 0, max_abs_scale = 0;
-    for (int ib = 0; ib < 16; ++ib) {
-      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
-      const float a = std::fabs(scales[ib]);
-      if (a > max_abs_scale) {
-        max_abs_scale = a;
-        max_scale = scales[ib];
+  const FitKernels& k = fit_kernels();
+  int8_t Lb[kBatch * kQKK];
+  float scales_b[kBatch * 16], d_b[kBatch * 16];
+  bool zero_b[kBatch];
+  const int64_t nb = n / kQKK;
+  for (int64_t b0 = 0; b0 < nb; b0 += kBatch, x += kBatch * kQKK, y += kBatch * 210) {
+    const int64_t cnt = std::min(kBatch, nb - b0);
+    k.qx6(x, cnt * 16, scales_b, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      const float* scales = scales_b + 16 * b;
+      uint8_t* yb = y + 210 * b;
+      float max_scale = 0, max_abs_scale = 0;
+      for (int ib = 0; ib < 16; ++ib) {
+        const float a = std::fabs(scales[ib]);
+        if (a > max_abs_scale) {
+          max_abs_scale = a;
+          max_scale = scales[ib];
+        }
       }
-    }
-    if (max_abs_scale < kGroupMaxEps) {
-      std::fill(y, y + 210, uint8_t(0));
-      store_u16(y + 208, fp32_to_fp16(0.f));
-      continue;
-    }
-    const float iscale = -128.f / max_scale;
-    const uint16_t d16 = fp32_to_fp16(1 / iscale);
-    store_u16(y + 208, d16);
-    for (int ib = 0; ib < 16; ++ib)
-      sc[ib] = uint8_t(int8_t(std::min(127, nearest_int(iscale * scales[ib]))));
-    for (int j = 0; j < 16; ++j) {
-      const float d = fp16_to_fp32(d16) * float(int8_t(sc[j]));
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int(x[16 * j + ii] / d);
-        L[16 * j + ii] = int8_t(std::max(-32, std::min(31, l)) + 32);
+      zero_b[b] = max_abs_scale < kGroupMaxEps;
+      if (zero_b[b]) {
+        std::fill(yb, yb + 210, uint8_t(0));
+        store_u16(yb + 208, fp32_to_fp16(0.f));
+        std::fill(d_b + 16 * b, d_b + 16 * b + 16, 0.0f);  // nothing to re-quantize
+        continue;
       }
+      uint8_t* sc = yb + 192;
+      const float iscale = -128.f / max_scale;
+      const uint16_t d16 = fp32_to_fp16(1 / iscale);
+      store_u16(yb + 208, d16);
+      for (int ib = 0; ib < 16; ++ib)
+        sc[ib] = uint8_t(int8_t(std::min(127, nearest_int(iscale * scales[ib]))));
+      const float df = fp16_to_fp32(d16);
+      for (int j = 0; j < 16; ++j) d_b[16 * b + j] = df * float(int8_t(sc[j]));
     }
-    for (int j = 0; j < kQKK; j += 128, ql += 64, qh += 32) {
-      for (int l = 0; l < 32; ++l) {
-        const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
-        ql[l] = uint8_t((q1 & 0xF) | ((q3 & 0xF) << 4));
-        ql[l + 32] = uint8_t((q2 & 0xF) | ((q4 & 0xF) << 4));
-        qh[l] = uint8_t((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    k.requant_sym(x, cnt * 16, d_b, 32, Lb);
+    for (int64_t b = 0; b < cnt; ++b) {
+      if (zero_b[b]) continue;
+      const int8_t* L = Lb + b * kQKK;
+      uint8_t* ql = y + 210 * b;
+      uint8_t* qh = ql + 128;
+      for (int j = 0; j < kQKK; j += 128, ql += 64, qh += 32) {
+        for (int l = 0; l < 32; ++l) {
+          const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+          ql[l] = uint8_t((q1 & 0xF) | ((q3 & 0xF) << 4));
+          ql[l + 32] = uint8_t((q2 & 0xF) | ((q4 & 0xF) << 4));
+          qh[l] = uint8_t((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+        }
       }
     }
   }

@@ -1,11 +1,13 @@
 // The 32-element block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (formats.md §2.3 layouts, §2.5 rules).
 // Layouts (bytes): Q4_0 = d:f16, qs[16]; Q4_1 = d:f16, m:f16, qs[16]; Q5_0 = d:f16, qh[4], qs[16];
 // Q5_1 = d:f16, m:f16, qh[4], qs[16]; Q8_0 = d:f16, qs[32] (int8). Nibble j holds element j (low)
-// and element j+16 (high); qh bit j is bit 4 of element j.
+// and element j+16 (high); qh bit j is bit 4 of element j. Q8_0's blocks run on the kernel set
+// chosen at run time (kquant_fit.h), the others are scalar.
 #include <algorithm>
 #include <cmath>
 
 #include "quant/kernels.h"
+#include "quant/kquant_fit.h"
 
 namespace mc::quant::detail {
 namespace {
@@ -109,17 +111,35 @@ void quantize_q5_1(const float* x, uint8_t* y, int64_t n) {
   }
 }
 
-void quantize_q8_0(const float* x, uint8_t* y, int64_t n) {
-  for (int64_t b = 0; b < n / kQK; ++b, x += kQK, y += 34) {
+void q8_0_blocks_scalar(const float* x, int64_t nb, float* dout, int8_t* q) {
+  for (int64_t b = 0; b < nb; ++b, x += kQK, q += kQK) {
     float amax = 0.0f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    store_u16(y, fp32_to_fp16(d));
+    dout[b] = d;
     for (int j = 0; j < kQK; ++j) {
       // roundf: half away from zero (not nearest_int's half to even).
-      const int q = trunc_to_int(std::round(x[j] * id));
-      y[2 + j] = uint8_t(int8_t(std::clamp(q, -128, 127)));
+      const int v = trunc_to_int(std::round(x[j] * id));
+      q[j] = int8_t(std::clamp(v, -128, 127));
+    }
+  }
+}
+
+// The blocks are made by the kernel set in use (kquant_fit.h: scalar above, or SIMD with the
+// same bytes), 64 at a time, then laid out as d:f16, qs[32].
+void quantize_q8_0(const float* x, uint8_t* y, int64_t n) {
+  constexpr int64_t kBatch = 64;
+  const FitKernels& k = fit_kernels();
+  float d[kBatch];
+  int8_t q[kBatch * kQK];
+  const int64_t nb = n / kQK;
+  for (int64_t b0 = 0; b0 < nb; b0 += kBatch, x += kBatch * kQK) {
+    const int64_t cnt = std::min(kBatch, nb - b0);
+    k.q8_0(x, cnt, d, q);
+    for (int64_t b = 0; b < cnt; ++b, y += 34) {
+      store_u16(y, fp32_to_fp16(d[b]));
+      std::memcpy(y + 2, q + b * kQK, kQK);
     }
   }
 }

@@ -39,13 +39,18 @@ TEST_P(ReferenceBytes, QuantizeRowsEqualsGgml) {
   const auto want = test::read_bytes(test::testdata_path(std::string(c.file) + ".bin"));
   ASSERT_FALSE(want.empty()) << "missing testdata/" << c.file << ".bin";
   const auto x = test::reference_input();
-  std::vector<std::byte> got(want.size());
-  ASSERT_TRUE(quantize_rows(c.type, x.data(), kRefRows, kRefRowLen, got).ok());
-  const size_t row_bytes = want.size() / kRefRows;
-  for (size_t i = 0; i < want.size(); ++i) {
-    ASSERT_EQ(int(got[i]), int(want[i]))
-        << c.file << ": first difference at byte " << i << " (row " << i / row_bytes
-        << ", byte " << i % row_bytes << " of the row)";
+  // On every kernel set this machine has (the k-quant fits differ per set).
+  for (KernelIsa isa : test::available_isas()) {
+    test::IsaScope scope(isa);
+    ASSERT_TRUE(scope.ok());
+    std::vector<std::byte> got(want.size());
+    ASSERT_TRUE(quantize_rows(c.type, x.data(), kRefRows, kRefRowLen, got).ok());
+    const size_t row_bytes = want.size() / kRefRows;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(int(got[i]), int(want[i]))
+          << c.file << " (" << kernel_isa_name(isa) << " kernels): first difference at byte " << i
+          << " (row " << i / row_bytes << ", byte " << i % row_bytes << " of the row)";
+    }
   }
 }
 
@@ -89,12 +94,16 @@ TEST(QuantReference, BulkHashesEqualGgml) {
   ASSERT_EQ(test::fnv1a64(x.data(), x.size() * 4), 0xe6e1e7bc692c8087ull);
   ThreadPool pool(2);
   std::vector<float> back(x.size());
-  for (const H& h : want) {
-    std::vector<std::byte> q(dtype_nbytes(h.t, x.size()).value());
-    ASSERT_TRUE(quantize_rows(h.t, x.data(), test::kBulkRows, kRefRowLen, q, &pool).ok());
-    EXPECT_EQ(test::fnv1a64(q.data(), q.size()), h.bytes) << dtype_name(h.t);
-    ASSERT_TRUE(dequantize(h.t, q, back.data(), int64_t(back.size())).ok());
-    EXPECT_EQ(test::fnv1a64(back.data(), back.size() * 4), h.deq) << dtype_name(h.t);
+  for (KernelIsa isa : test::available_isas()) {
+    test::IsaScope scope(isa);
+    ASSERT_TRUE(scope.ok());
+    for (const H& h : want) {
+      std::vector<std::byte> q(dtype_nbytes(h.t, x.size()).value());
+      ASSERT_TRUE(quantize_rows(h.t, x.data(), test::kBulkRows, kRefRowLen, q, &pool).ok());
+      EXPECT_EQ(test::fnv1a64(q.data(), q.size()), h.bytes) << dtype_name(h.t) << " " << kernel_isa_name(isa);
+      ASSERT_TRUE(dequantize(h.t, q, back.data(), int64_t(back.size())).ok());
+      EXPECT_EQ(test::fnv1a64(back.data(), back.size() * 4), h.deq) << dtype_name(h.t);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/ggml.h"
 #include "testutil.h"
 
 namespace mc::quant::test {
@@ -98,5 +99,27 @@ inline std::vector<std::byte> read_bytes(const std::string& path) {
   if (!c.empty()) std::memcpy(out.data(), c.data(), c.size());
   return out;
 }
+
+// Every k-quant kernel set this machine can run (scalar first), for tests that must hold on each.
+inline std::vector<KernelIsa> available_isas() {
+  std::vector<KernelIsa> out;
+  for (KernelIsa i : {KernelIsa::Scalar, KernelIsa::Avx2, KernelIsa::Avx512})
+    if (kernel_isa_available(i)) out.push_back(i);
+  return out;
+}
+
+// Uses `isa` until the end of the scope, then the previous choice again.
+class IsaScope {
+ public:
+  explicit IsaScope(KernelIsa isa) : prev_(kernel_isa()) { ok_ = set_kernel_isa(isa).ok(); }
+  ~IsaScope() { (void)set_kernel_isa(prev_); }
+  IsaScope(const IsaScope&) = delete;
+  IsaScope& operator=(const IsaScope&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  KernelIsa prev_;
+  bool ok_ = false;
+};
 
 }  // namespace mc::quant::test

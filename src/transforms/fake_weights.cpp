@@ -1,10 +1,11 @@
 // Fake weights: a model with the right tensor names/shapes/dtypes whose values are generated on
-// demand (zeros, or a seeded normal stream), for testing pipelines without real checkpoints.
+// demand (zeros, or a seeded near-normal stream), for testing pipelines without real checkpoints.
 // The PRNG is counter-based, so any chunk of any tensor can be produced independently and the
 // values do not depend on how a writer splits its reads.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <numbers>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,18 +41,57 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-// Element i of the N(0,1) stream `key`: Box-Muller on the pair (2p, 2p+1), p = i / 2; even i
-// takes the cosine branch, odd i the sine branch.
-double normal_at(uint64_t key, uint64_t i) {
-  const uint64_t p = i / 2;
-  const double u1 = double((splitmix64(key + 2 * p) >> 11) + 1) * 0x1p-53;  // (0, 1]
-  const double u2 = double(splitmix64(key + 2 * p + 1) >> 11) * 0x1p-53;    // [0, 1)
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  const double a = 2.0 * std::numbers::pi * u2;
-  return (i % 2 == 0) ? r * std::cos(a) : r * std::sin(a);
+// lowbias32 (a 32-bit integer hash with good avalanche: xor-shift, multiply, twice).
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  x ^= x >> 15;
+  x *= 0x846CA68Bu;
+  x ^= x >> 16;
+  return x;
 }
 
-enum class Fill { Zero, One, Normal };
+// The random values (transforms.h): element i of stream `key` is the sum S of the four 16-bit
+// halves of a = mix32(c ^ ka) and b = mix32(c ^ kb), c = low 32 bits of i, (ka, kb) = the two
+// halves of splitmix64(key ^ (i >> 32)); value = float(S - 131070) * scale (float32 multiply).
+// S is an Irwin-Hall sum of 4 uniforms: mean 131070, standard deviation
+// sqrt((65536^2 - 1) / 3), so the values are near-normal with the standard deviation asked for.
+// Blocks of 64 let the compiler vectorize the loop; target_clones adds an AVX2 copy (8 lanes)
+// chosen at load time. tests/py/fake_random_oracle.py computes the same values independently.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void random_block(uint32_t ka, uint32_t kb, uint32_t c0, uint64_t n, float scale, float* out) {
+  uint64_t j = 0;
+  for (; j + 64 <= n; j += 64) {
+    for (uint32_t t = 0; t < 64; ++t) {
+      const uint32_t c = c0 + uint32_t(j) + t;
+      const uint32_t a = mix32(c ^ ka), b = mix32(c ^ kb);
+      const uint32_t sum = (a & 0xFFFFu) + (a >> 16) + (b & 0xFFFFu) + (b >> 16);
+      out[j + t] = float(int32_t(sum) - 131070) * scale;
+    }
+  }
+  for (; j < n; ++j) {
+    const uint32_t c = c0 + uint32_t(j);
+    const uint32_t a = mix32(c ^ ka), b = mix32(c ^ kb);
+    const uint32_t sum = (a & 0xFFFFu) + (a >> 16) + (b & 0xFFFFu) + (b >> 16);
+    out[j] = float(int32_t(sum) - 131070) * scale;
+  }
+}
+
+void random_values(uint64_t key, float scale, uint64_t first, uint64_t count, float* out) {
+  while (count > 0) {
+    const uint64_t hi = first >> 32;
+    const uint64_t k = splitmix64(key ^ hi);
+    const uint64_t n = std::min(count, ((hi + 1) << 32) - first);  // up to the next 2^32
+    random_block(uint32_t(k), uint32_t(k >> 32), uint32_t(first), n, scale, out);
+    first += n;
+    count -= n;
+    out += n;
+  }
+}
+
+enum class Fill { Zero, One, Random };
 
 TensorDataPtr make_fake_data(DType dtype, uint64_t numel, Fill fill, uint64_t key, float stddev) {
   if (is_quantized(dtype) || !dtype_info(dtype).is_float) fill = Fill::Zero;  // all-zero bytes
@@ -59,6 +99,8 @@ TensorDataPtr make_fake_data(DType dtype, uint64_t numel, Fill fill, uint64_t ke
   const uint64_t n_units = is_quantized(dtype) ? numel / dtype_info(dtype).block_elems *
                                                      dtype_info(dtype).block_bytes
                                                : numel;
+  // Standard deviation of S (random_block) = sqrt((65536^2 - 1) / 3).
+  const float scale = float(double(stddev) / std::sqrt((65536.0 * 65536.0 - 1.0) / 3.0));
   return make_fn_data(
       [=](uint64_t offset, std::span<std::byte> dst) -> Status {
         return read_elementwise(offset, dst, esz, n_units,
@@ -67,11 +109,13 @@ TensorDataPtr make_fake_data(DType dtype, uint64_t numel, Fill fill, uint64_t ke
                                     std::memset(out, 0, count * esz);
                                     return {};
                                   }
-                                  std::vector<float> v(count, 1.0f);
-                                  if (fill == Fill::Normal)
-                                    for (uint64_t i = 0; i < count; ++i)
-                                      v[i] = float(normal_at(key, first + i)) * stddev;
-                                  from_f32(v.data(), dtype, out, count);
+                                  // Every element is written: no zero-filling first.
+                                  std::unique_ptr<float[]> v(new float[count]);
+                                  if (fill == Fill::One)
+                                    std::fill(v.get(), v.get() + count, 1.0f);
+                                  else
+                                    random_values(key, scale, first, count, v.get());
+                                  from_f32(v.get(), dtype, out, count);
                                   return {};
                                 });
       },
@@ -200,7 +244,7 @@ Result<Model> fake_weights(const Model& m, const FakeOptions& opt) {
     if (opt.mode == FakeMode::Random) {
       const bool norm = is_norm_param(s.name);
       const bool bias = s.name.ends_with(".bias");
-      fill = norm ? (bias ? Fill::Zero : Fill::One) : Fill::Normal;
+      fill = norm ? (bias ? Fill::Zero : Fill::One) : Fill::Random;
     }
     const uint64_t key = splitmix64(opt.seed ^ fnv1a(s.name));
     TensorEntry e{s.name, s.dtype, s.shape, make_fake_data(s.dtype, numel, fill, key, opt.stddev)};

@@ -2,7 +2,9 @@
 // hand-written lists), determinism, value statistics, shapes files (JSON and YAML).
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -165,6 +167,46 @@ TEST(FakeWeights, RandomIsDeterministicSmallAndChunkIndependent) {
   const double mean = s / double(v.size()), sd = std::sqrt(s2 / double(v.size()) - mean * mean);
   EXPECT_NEAR(mean, 0.0, 0.0005);
   EXPECT_NEAR(sd, 0.02, 0.0005);
+}
+
+// The exact values against tests/py/fake_random_oracle.py, an independent copy of the
+// generator: f32 and bf16 outputs, and elements on both sides of index 2^32 (a 2^33-element
+// tensor, of which only those few elements are ever made).
+TEST(FakeWeights, RandomValuesMatchIndependentOracle) {
+  auto oracle = [](const std::string& name, uint64_t first, uint64_t count) {
+    std::string out;
+    const int rc = test::run_python("fake_random_oracle.py 7 " + name + " 0.02 " + std::to_string(first) +
+                                        " " + std::to_string(count),
+                                    &out);
+    EXPECT_EQ(rc, 0) << out;
+    return nlohmann::json::parse(out);
+  };
+  FakeOptions o{.mode = FakeMode::Random, .seed = 7};
+  o.shapes = ojson::parse(R"({"w": [3, 100], "v": {"shape": [300], "dtype": "bf16"},
+                              "huge": [8589934592]})");
+  o.dtype = DType::F32;
+  auto r = fake_weights(Model{}, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+
+  const auto w = *read_f32(*r->tensors.find("w"));
+  const auto want_w = oracle("w", 0, 300);
+  for (size_t i = 0; i < w.size(); ++i)
+    ASSERT_EQ(std::bit_cast<uint32_t>(w[i]), want_w["f32"][i].get<uint32_t>()) << "w element " << i;
+
+  const auto v = *read_all(*r->tensors.find("v"));
+  const auto want_v = oracle("v", 0, 300);
+  for (size_t i = 0; i < 300; ++i) {
+    uint16_t got;
+    std::memcpy(&got, v.data() + 2 * i, 2);
+    ASSERT_EQ(got, want_v["bf16"][i].get<uint16_t>()) << "v element " << i;
+  }
+
+  const uint64_t first = (uint64_t(1) << 32) - 3;
+  std::vector<float> h(6);
+  ASSERT_TRUE(r->tensors.find("huge")->data->read(first * 4, std::as_writable_bytes(std::span(h))).ok());
+  const auto want_h = oracle("huge", first, 6);
+  for (size_t i = 0; i < h.size(); ++i)
+    EXPECT_EQ(std::bit_cast<uint32_t>(h[i]), want_h["f32"][i].get<uint32_t>()) << "huge element " << first + i;
 }
 
 TEST(FakeWeights, ExistingModelKeepsNamesShapesDtypes) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "quant/ggml.h"
 
@@ -61,12 +62,18 @@ Result<RowSource> row_view(const TensorEntry& e, int64_t rows) {
   s.release = [data, rb](int64_t r0, int64_t n) {
     if (data) data->release(uint64_t(r0) * rb, uint64_t(n) * rb);
   };
+  // In-memory rows are used in place (the read() closure holds `data`, which owns them). Rows of
+  // a mapped file are read with pread instead: cheaper than faulting the mapping in.
+  if (auto v = data ? data->view() : std::nullopt;
+      v && v->size() == uint64_t(s.rows) * rb && !data->file_span())
+    s.base = v->data();
   return s;
 }
 
 RowSource gather_rows(RowSource src, std::vector<int64_t> perm) {
   RowSource out = src;
   out.release = {};  // rows are read out of order: keep the source mapped
+  out.base = nullptr;
   out.rows = int64_t(perm.size());
   const uint64_t rb = src.row_bytes();
   auto p = std::make_shared<const std::vector<int64_t>>(std::move(perm));
@@ -101,15 +108,20 @@ Result<RowSource> transposed(const TensorEntry& e) {
   out.read = [src, data, a, b, es](int64_t r0, int64_t n, std::byte* dst) -> Status {
     // Output rows [r0, r0+n) are source columns [r0, r0+n): take that slice of every source
     // row (whole rows, dequantized, when the source is block-quantized) and scatter it.
+    // Quantized: only the blocks covering columns [r0, r0+n) of each source row.
     const bool quantized = is_quantized(src.dtype);
-    std::vector<std::byte> row(quantized ? src.row_bytes() : uint64_t(n) * es);
-    std::vector<float> wide(quantized ? size_t(b) : 0);
+    const auto& qi = dtype_info(src.dtype);
+    const int64_t blk = int64_t(qi.block_elems);
+    const int64_t b0 = r0 / blk, b1 = (r0 + n + blk - 1) / blk;
+    const uint64_t src_rb = src.row_bytes();
+    std::vector<std::byte> row(quantized ? uint64_t(b1 - b0) * qi.block_bytes : uint64_t(n) * es);
+    std::vector<float> wide(quantized ? size_t((b1 - b0) * blk) : 0);
     for (int64_t i = 0; i < a; ++i) {
       const std::byte* base;
       if (quantized) {
-        MC_CHECK(src.read(i, 1, row.data()));
-        MC_CHECK(widen(src.dtype, row.data(), wide.data(), b));
-        base = reinterpret_cast<const std::byte*>(wide.data() + r0);
+        MC_CHECK(data->read(uint64_t(i) * src_rb + uint64_t(b0) * qi.block_bytes, row));
+        MC_CHECK(widen(src.dtype, row.data(), wide.data(), (b1 - b0) * blk));
+        base = reinterpret_cast<const std::byte*>(wide.data() + (r0 - b0 * blk));
       } else {
         MC_CHECK(data->read((uint64_t(i) * uint64_t(b) + uint64_t(r0)) * es, row));
         base = row.data();
@@ -152,16 +164,24 @@ Result<TensorDataPtr> rows_as(RowSource src, DType out) {
   const int64_t rows = src.rows, cols = src.cols;
   auto fill = [src, out, in_rb, out_rb, cols](int64_t r0, int64_t n, std::byte* dst) -> Status {
     if (src.dtype == out) return src.read(r0, n, dst);
+    // Plain to plain converts in one pass (no f32 step); rows in memory are read in place.
+    const bool direct = !is_quantized(src.dtype) && !is_quantized(out);
     const int64_t batch = std::max<int64_t>(1, kBatchElems / std::max<int64_t>(cols, 1));
-    std::vector<std::byte> raw;
-    std::vector<float> wide;
+    const int64_t m_max = std::min(batch, n);
+    // Scratch without zero-filling (new T[] leaves it uninitialised; every byte is written).
+    std::unique_ptr<std::byte[]> raw(src.base ? nullptr : new std::byte[size_t(uint64_t(m_max) * in_rb)]);
+    std::unique_ptr<float[]> wide(direct ? nullptr : new float[size_t(m_max * cols)]);
     for (int64_t b = 0; b < n; b += batch) {
       const int64_t m = std::min(batch, n - b);
-      raw.resize(size_t(uint64_t(m) * in_rb));
-      wide.resize(size_t(m * cols));
-      MC_CHECK(src.read(r0 + b, m, raw.data()));
-      MC_CHECK(widen(src.dtype, raw.data(), wide.data(), m * cols));
-      MC_CHECK(narrow(out, wide.data(), m, cols, dst + uint64_t(b) * out_rb));
+      const std::byte* in = src.base ? src.base + uint64_t(r0 + b) * in_rb : raw.get();
+      if (!src.base) MC_CHECK(src.read(r0 + b, m, raw.get()));
+      std::byte* o = dst + uint64_t(b) * out_rb;
+      if (direct) {
+        MC_CHECK(convert(src.dtype, {in, uint64_t(m) * in_rb}, out, {o, uint64_t(m) * out_rb}));
+      } else {
+        MC_CHECK(widen(src.dtype, in, wide.get(), m * cols));
+        MC_CHECK(narrow(out, wide.get(), m, cols, o));
+      }
     }
     return {};
   };
@@ -234,15 +254,15 @@ Status F32Rows::read(int64_t r0, int64_t n, float* dst) const {
   const uint64_t row_bytes = uint64_t(cols_) / info.block_elems * info.block_bytes;
   const uint64_t offset = uint64_t(r0) * row_bytes;
   const uint64_t nbytes = uint64_t(n) * row_bytes;
-  // Straight from the mapping when there is one; else through a buffer.
-  std::vector<std::byte> raw;
+  // Straight from memory when the tensor is in memory; else (a file, a transform) through a buffer.
+  std::unique_ptr<std::byte[]> raw;  // not zero-filled: read() writes every byte
   const std::byte* src;
-  if (auto v = data_->view(); v && v->size() >= offset + nbytes) {
+  if (auto v = data_->view(); v && v->size() >= offset + nbytes && !data_->file_span()) {
     src = v->data() + offset;
   } else {
-    raw.resize(nbytes);
-    MC_CHECK(data_->read(offset, raw));
-    src = raw.data();
+    raw.reset(new std::byte[nbytes]);
+    MC_CHECK(data_->read(offset, {raw.get(), nbytes}));
+    src = raw.get();
   }
   if (is_quantized(dtype_)) {
     MC_CHECK(quant::dequantize(dtype_, {src, nbytes}, dst, int64_t(elems)));

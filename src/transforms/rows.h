@@ -30,6 +30,9 @@ struct RowSource {
   std::function<Status(int64_t r0, int64_t n, std::byte* dst)> read;
   // Rows [r0, r0+n) will not be read again (empty: nothing to drop, e.g. a permuted view).
   std::function<void(int64_t r0, int64_t n)> release;
+  // All rows in place when they lie contiguous in memory (an input mapping): read() without the
+  // copy. Null when there is no such memory (transformed or permuted rows).
+  const std::byte* base = nullptr;
 
   uint64_t row_bytes() const;
 };

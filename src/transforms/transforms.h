@@ -63,9 +63,12 @@ struct FakeOptions {
 // no tensors (config-only input), the tensor list comes from `opt.shapes` or else from the HF
 // parameter table of the config's architecture (arch::hf_param_specs), honouring
 // tie_word_embeddings and torch_dtype.
-// Random values are a pure function of (seed, tensor name, element index): a SplitMix64 counter
-// stream turned into N(0,1) by Box-Muller, times stddev. Norm weights (RMSNorm / LayerNorm) are 1
-// and norm biases 0 in random mode; zeros mode writes zeros everywhere.
+// Random values are a pure function of (seed, tensor name, element index), so any thread count
+// and any split of the reads give the same bytes: a counter-based hash of the index (two lowbias32
+// hashes keyed by SplitMix64 of the seed and name) whose four 16-bit halves are summed, an
+// Irwin-Hall near-normal with mean 0 and standard deviation stddev (fake_weights.cpp has the
+// exact formula, tests/py/fake_random_oracle.py an independent copy). Norm weights (RMSNorm /
+// LayerNorm) are 1 and norm biases 0 in random mode; zeros mode writes zeros everywhere.
 Result<Model> fake_weights(const Model& m, const FakeOptions& opt);
 
 // Reads a shapes file (JSON, or YAML when the name ends in .yaml/.yml) into the JSON form

@@ -12,6 +12,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace mc::mlx {
 
 namespace {
@@ -40,15 +44,74 @@ Status check_params(int bits, int group_size) {
   return {};
 }
 
-GroupParams group_params(const float* w, int group_size, int bits) {
-  const float n_bins = float((1 << bits) - 1);
-  const float eps = 1e-7f;
-  float w_min = std::numeric_limits<float>::infinity();
-  float w_max = -w_min;
-  for (int j = 0; j < group_size; ++j) {
+// The group functions below are the hot loop of an MLX export: with AVX2 (checked at run time)
+// they run 8 values at a time. Every step is element-wise or a min/max that a NaN never wins (in
+// any order), and x86's max/min instructions keep the first operand only when it compares
+// greater/less, which is std::max/std::min's rule, so the results are those of the plain loops.
+namespace {
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MC_MLX_AVX2 1
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+template <int G>
+__attribute__((target("avx2"))) void min_max_avx2(const float* w, float& w_min, float& w_max) {
+  __m256 lo = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  __m256 hi = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int j = 0; j < G; j += 8) {
+    const __m256 x = _mm256_loadu_ps(w + j);
+    hi = _mm256_max_ps(x, hi);  // x > hi ? x : hi, as std::max(hi, x)
+    lo = _mm256_min_ps(x, lo);  // x < lo ? x : lo, as std::min(lo, x)
+  }
+  alignas(32) float l[8], h[8];
+  _mm256_store_ps(l, lo);
+  _mm256_store_ps(h, hi);
+  w_min = l[0];
+  w_max = h[0];
+  for (int i = 1; i < 8; ++i) {
+    w_max = std::max(w_max, h[i]);
+    w_min = std::min(w_min, l[i]);
+  }
+}
+
+template <int G>
+__attribute__((target("avx2"))) void quantize_group_avx2(const float* w, int bits, GroupParams p, uint8_t* q) {
+  const __m256 bias = _mm256_set1_ps(p.bias), scale = _mm256_set1_ps(p.scale);
+  const __m256 magic = _mm256_set1_ps(12582912.0f), zero = _mm256_setzero_ps();
+  const __m256 n_bins = _mm256_set1_ps(float((1 << bits) - 1));
+  for (int j = 0; j < G; j += 8) {
+    __m256 v = _mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(w + j), bias), scale);
+    v = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);  // round_even
+    v = _mm256_min_ps(_mm256_max_ps(v, zero), n_bins);   // a NaN lane becomes 0, as below
+    const __m256i i32 = _mm256_cvttps_epi32(v);
+    const __m128i i16 = _mm_packus_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(q + j), _mm_packus_epi16(i16, i16));
+  }
+}
+#endif
+
+template <int G>
+inline void min_max(const float* w, float& w_min, float& w_max) {
+#ifdef MC_MLX_AVX2
+  if (have_avx2()) return min_max_avx2<G>(w, w_min, w_max);
+#endif
+  w_min = std::numeric_limits<float>::infinity();
+  w_max = -w_min;
+  for (int j = 0; j < G; ++j) {
     w_max = std::max(w_max, w[j]);
     w_min = std::min(w_min, w[j]);
   }
+}
+
+template <int G>
+inline GroupParams group_params_n(const float* w, int bits) {
+  const float n_bins = float((1 << bits) - 1);
+  const float eps = 1e-7f;
+  float w_min, w_max;
+  min_max<G>(w, w_min, w_max);
   const bool mask = std::abs(w_min) > std::abs(w_max);
   float scale = std::max((w_max - w_min) / n_bins, eps);
   scale = mask ? scale : -scale;
@@ -62,9 +125,13 @@ GroupParams group_params(const float* w, int group_size, int bits) {
   return {scale, bias};
 }
 
-void quantize_group(const float* w, int group_size, int bits, GroupParams p, uint8_t* q) {
+template <int G>
+inline void quantize_group_n(const float* w, int bits, GroupParams p, uint8_t* q) {
+#ifdef MC_MLX_AVX2
+  if (have_avx2()) return quantize_group_avx2<G>(w, bits, p, q);
+#endif
   const float n_bins = float((1 << bits) - 1);
-  for (int j = 0; j < group_size; ++j) {
+  for (int j = 0; j < G; ++j) {
     float v = round_even((w[j] - p.bias) / p.scale);
     v = std::min(std::max(v, 0.0f), n_bins);
     // NaN survives the clamp above; converting it to an integer would be undefined.
@@ -72,7 +139,69 @@ void quantize_group(const float* w, int group_size, int bits, GroupParams p, uin
   }
 }
 
+// Any other group size (check_params refuses them; kept for direct callers).
+GroupParams group_params_any(const float* w, int group_size, int bits) {
+  const float n_bins = float((1 << bits) - 1);
+  float w_min = std::numeric_limits<float>::infinity();
+  float w_max = -w_min;
+  for (int j = 0; j < group_size; ++j) {
+    w_max = std::max(w_max, w[j]);
+    w_min = std::min(w_min, w[j]);
+  }
+  const bool mask = std::abs(w_min) > std::abs(w_max);
+  float scale = std::max((w_max - w_min) / n_bins, 1e-7f);
+  scale = mask ? scale : -scale;
+  const float edge = mask ? w_min : w_max;
+  const float q0 = std::rint(edge / scale);
+  float bias = 0;
+  if (q0 != 0) {
+    scale = edge / q0;
+    bias = edge;
+  }
+  return {scale, bias};
+}
+
+}  // namespace
+
+GroupParams group_params(const float* w, int group_size, int bits) {
+  switch (group_size) {
+    case 32: return group_params_n<32>(w, bits);
+    case 64: return group_params_n<64>(w, bits);
+    case 128: return group_params_n<128>(w, bits);
+    default: return group_params_any(w, group_size, bits);
+  }
+}
+
+void quantize_group(const float* w, int group_size, int bits, GroupParams p, uint8_t* q) {
+  switch (group_size) {
+    case 32: return quantize_group_n<32>(w, bits, p, q);
+    case 64: return quantize_group_n<64>(w, bits, p, q);
+    case 128: return quantize_group_n<128>(w, bits, p, q);
+    default: break;
+  }
+  const float n_bins = float((1 << bits) - 1);
+  for (int j = 0; j < group_size; ++j) {
+    float v = round_even((w[j] - p.bias) / p.scale);
+    v = std::min(std::max(v, 0.0f), n_bins);
+    q[j] = v == v ? uint8_t(v) : uint8_t(0);
+  }
+}
+
 void pack(const uint8_t* q, int64_t n, int bits, uint32_t* out) {
+  if (bits == 2 || bits == 4 || bits == 8) {  // whole values per word: one word at a time
+    const int per = 32 / bits;
+    for (int64_t k = 0; k < n / per; ++k) {
+      uint32_t word = 0;
+      for (int i = 0; i < per; ++i) word |= uint32_t(q[k * per + i]) << (i * bits);
+      out[k] = word;
+    }
+    if (n % per != 0) {
+      uint32_t word = 0;
+      for (int64_t i = n / per * per; i < n; ++i) word |= uint32_t(q[i]) << ((i % per) * bits);
+      out[n / per] = word;
+    }
+    return;
+  }
   uint64_t acc = 0;
   int have = 0;
   int64_t k = 0;
