@@ -210,6 +210,13 @@ TEST_F(CliE2E, DefaultOutputPathAndJsonResult) {
   EXPECT_TRUE(j["ok"].get<bool>());
   EXPECT_EQ(fs::path(j["output"].get<std::string>()).filename(), "my-llama-safetensors");
   EXPECT_TRUE(fs::exists(tmp / "my-llama-safetensors" / "model.safetensors"));
+  // Single-file targets get their extension: <name>[-quant].gguf, <name>.pt.
+  for (const auto& [args, name] : {std::pair{"gguf --quant q8_0", "my-llama-q8_0.gguf"}, std::pair{"torchscript", "my-llama.pt"}}) {
+    auto s = mc_run("convert " + q(tmp / "my-llama") + " " + args + " --quiet --json");
+    ASSERT_EQ(s.rc, 0) << s.out;
+    EXPECT_EQ(fs::path(json::parse(s.out)["output"].get<std::string>()).filename(), name);
+    EXPECT_EQ(mc_run("validate " + q(tmp / name)).rc, 0) << name;
+  }
 }
 
 TEST_F(CliE2E, UnsupportedTargetIsAClearError) {

@@ -115,7 +115,9 @@ fs::path default_output_path(const fs::path& input, const formats::Engine& to, c
   if (!io::is_dir(in) && in.filename() == "config.json") base = in.parent_path().filename().string();
   const std::string suffix = quant.empty() ? "" : "-" + quant;
   fs::path parent = in.parent_path();
-  if (to.id == "gguf") return parent / (base + suffix + ".gguf");
+  // A single-file target gets its extension (model.gguf, model.pt); a directory target a suffix.
+  if (!to.out_is_dir && !to.caps.single_file_exts.empty())
+    return parent / (base + suffix + std::string(to.caps.single_file_exts.front()));
   return parent / (base + "-" + std::string(to.id) + suffix);
 }
 

@@ -17,6 +17,9 @@ formats::Confidence detect(const std::filesystem::path& p) {
   return ts ? formats::Confidence::Certain : formats::Confidence::No;
 }
 
+// The extension a default output path gets (torch.jit.save's usual one).
+constexpr std::string_view kTsExts[] = {".pt"};
+
 const formats::Engine& engine() {
   static const formats::Engine e{
       .id = "torchscript",
@@ -27,7 +30,7 @@ const formats::Engine& engine() {
       .out_is_dir = false,
       .validate = validate_archive,
       .describe = describe_archive,
-      .caps = {.dtype = true},
+      .caps = {.dtype = true, .single_file_exts = kTsExts},
       .takes_family = [](const arch::FamilyInfo&) { return true; },
   };
   return e;
