@@ -88,5 +88,9 @@ if(MC_BUILD_TESTS)
   add_test(NAME InstallConsumer
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tests/consumer/run.sh ${CMAKE_BINARY_DIR} "${_mc_consumer_flags}")
   set_tests_properties(InstallConsumer PROPERTIES LABELS unit TIMEOUT 300)
+  # Every command with --json prints exactly one JSON document on stdout (success and failure).
+  add_test(NAME JsonOutputs COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/py/json_outputs_test.py
+                                    ${CMAKE_BINARY_DIR}/modelconvert)
+  set_tests_properties(JsonOutputs PROPERTIES LABELS unit TIMEOUT 300)
 endif()
 include(${CMAKE_CURRENT_LIST_DIR}/python.cmake)
