@@ -12,14 +12,22 @@ PKGS=(
   nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev
   libopenblas-dev zlib1g-dev libicu-dev libcurl4-openssl-dev
   python3 python3-numpy python3-torch python3-sentencepiece python3-onnx time
+  pybind11-dev python3-dev
 )
+# MC_DEPS=build: only what building the program needs (scripts/demo.sh), not the test clients.
+if [ "${MC_DEPS:-all}" = build ]; then
+  PKGS=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev
+        libopenblas-dev zlib1g-dev libicu-dev libcurl4-openssl-dev python3)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 # Node.js and npm may come from elsewhere than Debian (a newer node): only install when absent.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "${MC_DEPS:-all}" != build ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

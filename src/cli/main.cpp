@@ -76,9 +76,7 @@ void print_inspect(const ojson& j) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_cli(int argc, char** argv) {
   CLI::App app{"modelconvert: convert, quantize, validate and check LLM checkpoints"};
   app.require_subcommand(1);
   bool json = false;
@@ -349,7 +347,7 @@ int main(int argc, char** argv) {
     auto r = mc::api::inspect(path, from, itool);
     if (!r) return fail(r.error(), json);
     if (json) {
-      std::cout << r->dump(2) << "\n";
+      std::cout << r->dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
     } else {
       print_inspect(*r);
     }
@@ -436,4 +434,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   return 0;
+}
+
+}  // namespace
+
+// Whatever escapes (a library exception, a bug) still ends as one error: with --json, one JSON
+// document on stdout.
+int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::exception& e) {
+    bool json = false;
+    for (int i = 1; i < argc; ++i) json = json || std::string_view(argv[i]) == "--json";
+    return fail(mc::make_error(mc::ErrorCode::Internal, "unexpected failure: {}", e.what()), json);
+  }
 }

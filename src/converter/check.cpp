@@ -10,6 +10,7 @@
 #include "graph/runtime.h"
 #include "io/mapped_file.h"
 #include "tokenizer/loaders.h"
+#include "tokenizer/text_stream.h"
 
 namespace mc::converter {
 
@@ -181,7 +182,9 @@ Result<CheckReport> check(const CheckRequest& req) {
       advance(1);
     }
     rep.generate_seconds = seconds_since(t0);
-    if (tk) rep.greedy_text = tk->decode(rep.greedy_ids);
+    // Byte tokens may split a character or be no UTF-8 at all (random models): a terminal gets
+    // whole characters and U+FFFD (tokenizer/text_stream.h).
+    if (tk) rep.greedy_text = tok::to_valid_utf8(tk->decode(rep.greedy_ids));
   }
 
   if (req.compare) {

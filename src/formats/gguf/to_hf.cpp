@@ -86,7 +86,8 @@ Result<Model> model_from_file(const File& f) {
     m.tensors.put(std::move(out));
   }
   m.set_config(arch::to_hf_config(c));
-  m.config_text = m.config.dump(2) + "\n";
+  // GGUF strings need not be UTF-8 (general.name); config.json gets U+FFFD for what is not.
+  m.config_text = m.config.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
   return m;
 }
 

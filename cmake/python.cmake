@@ -1,0 +1,45 @@
+# The Python module `modelconvert` (python/): pybind11 from Debian against the system python3
+# and numpy. Built into build/python/modelconvert (PYTHONPATH=build/python), installed under
+# lib/python3/dist-packages/modelconvert. Its library is the areas' objects, so with the module
+# on they are compiled position-independent (-fno-semantic-interposition keeps GCC inlining as in
+# the executable). Off under the sanitizers (python3 would have to preload their runtimes).
+# Debian's python3 (its numpy, its headers from python3-dev), not another python3 on the PATH.
+if(NOT DEFINED Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+  set(Python3_EXECUTABLE /usr/bin/python3)
+endif()
+find_package(Python3 COMPONENTS Interpreter Development.Module)
+find_package(pybind11 CONFIG QUIET)
+set(_mc_python_default OFF)
+if(pybind11_FOUND AND Python3_FOUND AND NOT MC_SANITIZE)
+  set(_mc_python_default ON)
+endif()
+option(MC_BUILD_PYTHON "Build the Python module (needs pybind11-dev, python3-dev)" ${_mc_python_default})
+if(MC_BUILD_PYTHON)
+  if(NOT pybind11_FOUND)
+    message(FATAL_ERROR "MC_BUILD_PYTHON needs pybind11 (apt-get install pybind11-dev python3-dev)")
+  endif()
+  get_property(_mc_py_areas GLOBAL PROPERTY MC_AREAS)
+  foreach(a IN LISTS _mc_py_areas)
+    get_target_property(_type ${a} TYPE)
+    if(_type STREQUAL "STATIC_LIBRARY")
+      set_target_properties(${a} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+      if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+        target_compile_options(${a} PRIVATE -fno-semantic-interposition)
+      endif()
+    endif()
+  endforeach()
+  pybind11_add_module(_modelconvert NO_EXTRAS python/module.cpp)
+  target_link_libraries(_modelconvert PRIVATE mc_api)
+  set(_mc_pydir ${CMAKE_BINARY_DIR}/python/modelconvert)
+  set_target_properties(_modelconvert PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${_mc_pydir})
+  configure_file(python/modelconvert/__init__.py ${_mc_pydir}/__init__.py COPYONLY)
+  set(_mc_pydest lib/python3/dist-packages/modelconvert)
+  install(TARGETS _modelconvert LIBRARY DESTINATION ${_mc_pydest})
+  install(FILES python/modelconvert/__init__.py DESTINATION ${_mc_pydest})
+  if(MC_BUILD_TESTS)
+    add_test(NAME PythonModule COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/tests/py/python_module_test.py
+                                       ${CMAKE_BINARY_DIR}/python ${CMAKE_BINARY_DIR}/modelconvert)
+    set_tests_properties(PythonModule PROPERTIES LABELS unit TIMEOUT 300
+                         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+  endif()
+endif()
