@@ -165,8 +165,8 @@ constexpr FamilyInfo kFamilies[] = {
         .default_head_dim = 128,  // Qwen3Config's default, not hidden/heads
         .qk_norm = true,
         .gguf_arch = "qwen3",  // NEOX RoPE: rows stay in HF order
+        .megatron = true,  // Megatron-Core's qk_layernorm (not in legacy names)
         .mlx = true,
-        // Megatron-Core expresses it (qk_layernorm), but our Megatron mapping has no q/k norms yet.
     },
     {
         .family = Family::Phi3,

@@ -130,7 +130,7 @@ TEST_F(CliContract, ListsComeFromTheTables) {
     EXPECT_TRUE(row["formats"]["hf"]["write"]) << t;
     EXPECT_TRUE(row["formats"]["gguf"]["write"]) << t;
     EXPECT_EQ(row["formats"]["mlx"]["write"], t != "gpt2") << t;
-    const bool megatron = t == "llama" || t == "mistral" || t == "qwen2" || t == "minicpm";
+    const bool megatron = t == "llama" || t == "mistral" || t == "qwen2" || t == "minicpm" || t == "qwen3";
     EXPECT_EQ(row["formats"]["megatron"]["write"], megatron) << t;
     EXPECT_EQ(row["formats"]["llama2c"]["read"], t == "llama") << t;
     EXPECT_FALSE(row["formats"]["llama2c"]["write"]) << t;

@@ -3,7 +3,7 @@
 that tensor-parallel sizes up to 4 divide both, and an optional vocabulary size that is not a
 multiple of 128 (so the Megatron side carries padding rows).
 
-    megatron_models.py OUT --arch llama|mistral|minicpm [--vocab N] [--layers N] [--dtype ...] [--seed N]
+    megatron_models.py OUT --arch llama|mistral|minicpm|qwen3 [--vocab N] [--layers N] [--dtype ...] [--seed N]
 """
 import argparse
 import sys

@@ -5,7 +5,9 @@
         Loads every mp_rank_* file with torch.load, checks the saved dict (checkpoint_version,
         iteration, args), each rank's key names, shapes and dtypes, then joins the shards the way
         Megatron's tools do (vocab-parallel rows, grouped QKV, [gate_r; up_r], row-parallel columns)
-        and compares with the HF weights bit for bit. Prints "OK" or the first difference.
+        and compares with the HF weights bit for bit. Models with per-head q/k norms (qwen3) must
+        carry them as Megatron-Core's replicated q_layernorm / k_layernorm [kv_channels] with
+        args.qk_layernorm. Prints "OK" or the first difference.
 
     megatron_oracle.py foreign HF_DIR MEG_DIR --tp T --pp P [--te]
         Writes a checkpoint the way Megatron's own saver would (no record of the true vocabulary,
@@ -35,6 +37,10 @@ def hparams(cfg):
     hd = cfg.get("head_dim", h // nq)
     tied = cfg.get("tie_word_embeddings", cfg["model_type"] == "minicpm")
     return h, nq, ng, hd, cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"], tied
+
+
+def has_qk_norm(sd):
+    return "model.layers.0.self_attn.q_norm.weight" in sd
 
 
 def padded(v, tp):
@@ -72,7 +78,8 @@ def names(naming, te=False):
             "in": L + ("self_attention.linear_qkv.layer_norm_weight" if te else "input_layernorm.weight"),
             "qkv": L + "self_attention.linear_qkv.weight", "proj": L + "self_attention.linear_proj.weight",
             "post": L + ("mlp.linear_fc1.layer_norm_weight" if te else "pre_mlp_layernorm.weight"),
-            "fc1": L + "mlp.linear_fc1.weight", "fc2": L + "mlp.linear_fc2.weight"}
+            "fc1": L + "mlp.linear_fc1.weight", "fc2": L + "mlp.linear_fc2.weight",
+            "qn": L + "self_attention.q_layernorm.weight", "kn": L + "self_attention.k_layernorm.weight"}
 
 
 def check(a):
@@ -80,6 +87,9 @@ def check(a):
     h, nq, ng, hd, ffn, nl, v, tied = hparams(cfg)
     tp, pp = a.tp, a.pp
     pv = padded(v, tp)
+    qk = has_qk_norm(sd)
+    if qk and a.naming != "mcore":
+        fail("q/k norms need Megatron-Core names")
     with open(os.path.join(a.meg, "latest_checkpointed_iteration.txt")) as f:
         if f.read().strip() != "1":
             fail("latest_checkpointed_iteration.txt is not 1")
@@ -100,7 +110,7 @@ def check(a):
                     "padded_vocab_size": pv, "vocab_size": v, "tensor_model_parallel_size": tp,
                     "pipeline_model_parallel_size": pp, "swiglu": True, "normalization": "RMSNorm",
                     "position_embedding_type": "rope", "untie_embeddings_and_output_weights": not tied,
-                    "add_bias_linear": False, "params_dtype": torch.float32}
+                    "add_bias_linear": False, "params_dtype": torch.float32, "qk_layernorm": qk}
             for k, w in want.items():
                 if getattr(args, k, None) != w:
                     fail(f"{p}: args.{k} = {getattr(args, k, None)!r}, want {w!r}")
@@ -119,6 +129,9 @@ def check(a):
                 exp[N["post"].format(l)] = (h,)
                 exp[N["fc1"].format(l)] = (2 * ffn // tp, h)
                 exp[N["fc2"].format(l)] = (h, ffn // tp)
+                if qk:
+                    exp[N["qn"].format(l)] = (hd,)
+                    exp[N["kn"].format(l)] = (hd,)
             if pr == pp - 1:
                 exp[N["final"]] = (h,)
                 if not tied:
@@ -145,8 +158,11 @@ def check(a):
             r0 = ranks[(pr, 0)]
             got[P + "input_layernorm.weight"] = r0[N["in"].format(l)]
             got[P + "post_attention_layernorm.weight"] = r0[N["post"].format(l)]
+            if qk:
+                got[P + "self_attn.q_norm.weight"] = r0[N["qn"].format(l)]
+                got[P + "self_attn.k_norm.weight"] = r0[N["kn"].format(l)]
             for t in range(1, tp):
-                for key in ("in", "post"):
+                for key in ("in", "post") + (("qn", "kn") if qk else ()):
                     if not torch.equal(ranks[(pr, t)][N[key].format(l)], r0[N[key].format(l)]):
                         fail("norms are not replicated")
             qkv = torch.cat([ranks[(pr, t)][N["qkv"].format(l)] for t in range(tp)], 0)
@@ -187,7 +203,8 @@ def foreign(a):
                          normalization="RMSNorm", norm_epsilon=cfg["rms_norm_eps"], swiglu=True,
                          untie_embeddings_and_output_weights=not tied, padded_vocab_size=pv,
                          tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp,
-                         params_dtype=torch.float32, add_bias_linear=False, vocab_size=None)
+                         params_dtype=torch.float32, add_bias_linear=False, vocab_size=None,
+                         qk_layernorm=has_qk_norm(sd))
     emb = sd["model.embed_tokens.weight"]
     emb = torch.cat([emb, emb[-1:].expand(pv - v, h)], 0)
     per_stage = nl // pp
@@ -212,6 +229,9 @@ def foreign(a):
                 m[N["fc2"].format(l)] = sd[P + "mlp.down_proj.weight"].chunk(tp, 1)[t].clone()
                 m[N["in"].format(l)] = sd[P + "input_layernorm.weight"].clone()
                 m[N["post"].format(l)] = sd[P + "post_attention_layernorm.weight"].clone()
+                if has_qk_norm(sd):
+                    m[N["qn"].format(l)] = sd[P + "self_attn.q_norm.weight"].clone()
+                    m[N["kn"].format(l)] = sd[P + "self_attn.k_norm.weight"].clone()
                 if a.te:
                     m[f"decoder.layers.{l}.self_attention.linear_qkv._extra_state"] = None
             if pr == pp - 1:

@@ -84,6 +84,10 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
     }
   }
   if (!style) return make_error(ErrorCode::NotFound, "no model tensors in the checkpoint").with_path(L.files[0].string());
+  // q/k norms (qk_layernorm) are known by their tensors too: args of older savers may lack the key.
+  for (const auto& r : ranks)
+    for (const auto& [key, e] : r->parts)
+      if (key.first == int(Part::QNorm) || key.first == int(Part::KNorm)) h.qk_norm = true;
 
   // Expected shapes per rank (formats.md §9.5).
   const int64_t hd = h.kv_channels, qpg = h.heads / h.groups, per = (qpg + 2) * hd, gpr = h.groups / h.tp;
@@ -97,6 +101,8 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
       case Part::Proj: return {h.hidden, h.heads * hd / h.tp};
       case Part::Fc1: return {2 * nf, h.hidden};
       case Part::Fc2: return {h.hidden, nf};
+      case Part::QNorm:
+      case Part::KNorm: return {hd};
       default: return {h.hidden};
     }
   };
@@ -221,6 +227,12 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
       };
       unfuse(qkv, false);
       if (h.qkv_bias) unfuse(qkvb, true);
+      if (h.qk_norm)  // replicated over TP: rank 0's copy
+        for (auto [part, name] : {std::pair{Part::QNorm, "self_attn.q_norm.weight"},
+                                  std::pair{Part::KNorm, "self_attn.k_norm.weight"}}) {
+          const TensorEntry* e = MC_TRY(get(pr, 0, part, l));
+          m.tensors.put({pre + name, e->dtype, e->shape, e->data});
+        }
       // Row-parallel: HF row i = rank 0's row i | rank 1's row i | ...
       auto join_cols = [&](const std::string& name, const std::vector<const TensorEntry*>& v) {
         auto [src, hold] = datas(v);
@@ -263,7 +275,14 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
   arch::Family fam = arch::family_from_model_type(opt.model_type);
   if (fam == arch::Family::Unknown) fam = arch::family_from_model_type(args.s("hf_model_type").value_or(""));
   if (fam == arch::Family::Unknown && hf_config) fam = arch::family_from_model_type(cfg.value("model_type", ""));
-  if (fam == arch::Family::Unknown) fam = arch::Family::Llama;
+  // Megatron-Core's q/k norms are Qwen3's; the families without them cannot take such weights.
+  if (fam == arch::Family::Unknown) fam = h.qk_norm ? arch::Family::Qwen3 : arch::Family::Llama;
+  if (arch::family_info(fam).qk_norm != h.qk_norm)
+    return make_error(ErrorCode::Mismatch, "model type '{}' {} per-head q/k norms but the checkpoint {}",
+                      arch::family_name(fam), h.qk_norm ? "has no" : "has",
+                      h.qk_norm ? "holds q_layernorm / k_layernorm weights" : "has none (args.qk_layernorm unset)")
+        .with_path(path.string())
+        .with_hint(h.qk_norm ? "read it as --model-type qwen3" : "pick a --model-type without q/k norms");
   const bool reuse = hf_config && arch::family_from_model_type(cfg.value("model_type", "")) == fam &&
                      cfg.value("vocab_size", int64_t(-1)) == vocab;
   if (reuse) {
@@ -323,6 +342,7 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
               {"num_attention_heads", h.heads},
               {"num_query_groups", h.groups},
               {"kv_channels", h.kv_channels},
+              {"qk_layernorm", h.qk_norm},
               {"max_position_embeddings", h.max_pos},
               {"norm_epsilon", h.norm_eps},
               {"rotary_base", h.rotary_base},

@@ -49,6 +49,9 @@ constexpr SuffixRow kMcoreLayer[] = {
     {"self_attention.linear_qkv.weight", Part::Qkv},
     {"self_attention.linear_qkv.bias", Part::QkvBias},
     {"self_attention.linear_proj.weight", Part::Proj},
+    // qk_layernorm (local and Transformer Engine specs name them alike).
+    {"self_attention.q_layernorm.weight", Part::QNorm},
+    {"self_attention.k_layernorm.weight", Part::KNorm},
     {"pre_mlp_layernorm.weight", Part::PostNorm},
     {"mlp.linear_fc1.weight", Part::Fc1},
     {"mlp.linear_fc2.weight", Part::Fc2},
@@ -58,7 +61,7 @@ constexpr SuffixRow kMcoreLayer[] = {
 };
 
 std::string_view layer_suffix(Naming n, Part p) {
-  const auto& rows = n == Naming::Legacy ? kLegacyLayer : kMcoreLayer;
+  const auto rows = n == Naming::Legacy ? std::span<const SuffixRow>(kLegacyLayer) : std::span<const SuffixRow>(kMcoreLayer);
   for (const auto& r : rows)
     if (r.part == p) return r.suffix;
   return {};
@@ -78,6 +81,16 @@ bool parse_layer(std::string_view key, std::string_view prefix, int64_t* layer, 
 }
 
 }  // namespace
+
+bool has_part(Naming n, Part p) {
+  switch (p) {
+    case Part::Embedding:
+    case Part::Output:
+    case Part::OutputCopy:
+    case Part::FinalNorm: return true;
+    default: return !layer_suffix(n, p).empty();
+  }
+}
 
 std::string megatron_key(Naming n, Part p, int64_t l) {
   if (n == Naming::Legacy) {

@@ -26,6 +26,7 @@ struct Hyper {
   int64_t make_divisible_by = 128;
   double norm_eps = 1e-5, rotary_base = 10000.0;
   bool untie = true, qkv_bias = false;
+  bool qk_norm = false;          // args.qk_layernorm: per-head RMSNorm of q and k (Qwen3)
   int tp = 1, pp = 1;
   int64_t iteration = 1;
   DType dtype = DType::F32;
@@ -39,14 +40,18 @@ std::string iter_dir_name(int64_t iteration);
 std::string rank_dir_name(int tp_rank, int pp_rank, int pp);
 
 // Kinds of tensors Megatron stores (one transformer layer's parts + the global ones).
-enum class Part { Embedding, Output, OutputCopy, FinalNorm, InNorm, PostNorm, Qkv, QkvBias, Proj, Fc1, Fc2 };
+// QNorm/KNorm: Megatron-Core's q_layernorm / k_layernorm ([kv_channels], replicated); legacy
+// names have none.
+enum class Part { Embedding, Output, OutputCopy, FinalNorm, InNorm, PostNorm, Qkv, QkvBias, Proj, Fc1, Fc2, QNorm, KNorm };
 
 struct LocalName {
   Part part;
   int64_t layer = -1;  // local layer number for per-layer parts
 };
 
-// The key of a part in one rank's flattened state dict (nested dicts joined with '.').
+// The key of a part in one rank's flattened state dict (nested dicts joined with '.'). Parts a
+// style lacks (legacy QNorm/KNorm) must not be asked for: has_part() tells.
+bool has_part(Naming n, Part p);
 std::string megatron_key(Naming n, Part p, int64_t local_layer);
 // Parses any known legacy / mcore (local or Transformer Engine spec) key. nullopt for keys to
 // ignore (`_extra_state`), an error for keys we do not understand (MoE, biases we do not map).

@@ -51,6 +51,18 @@ TEST(MegatronLayout, KeysRoundTripInBothStyles) {
   EXPECT_EQ(megatron_key(Naming::Mcore, Part::Fc1, 5), "decoder.layers.5.mlp.linear_fc1.weight");
   EXPECT_EQ(megatron_key(Naming::Mcore, Part::OutputCopy, -1), "output_layer.weight");
   EXPECT_EQ(megatron_key(Naming::Legacy, Part::OutputCopy, -1), "word_embeddings_for_head.weight");
+  // Megatron-Core's qk_layernorm weights; legacy names have no place for them.
+  EXPECT_EQ(megatron_key(Naming::Mcore, Part::QNorm, 2), "decoder.layers.2.self_attention.q_layernorm.weight");
+  EXPECT_EQ(megatron_key(Naming::Mcore, Part::KNorm, 0), "decoder.layers.0.self_attention.k_layernorm.weight");
+  for (Part p : {Part::QNorm, Part::KNorm}) {
+    EXPECT_TRUE(has_part(Naming::Mcore, p));
+    EXPECT_FALSE(has_part(Naming::Legacy, p));
+    auto r = parse_megatron_key(megatron_key(Naming::Mcore, p, 3), nullptr);
+    ASSERT_TRUE(r.ok() && r->has_value());
+    EXPECT_EQ((*r)->part, p);
+    EXPECT_EQ((*r)->layer, 3);
+  }
+  EXPECT_TRUE(has_part(Naming::Legacy, Part::Qkv));
 }
 
 TEST(MegatronLayout, OlderAndTransformerEngineNames) {
@@ -74,11 +86,13 @@ struct Spec {
   std::string type = "llama";
   int64_t vocab = 250, hidden = 32, heads = 8, kv = 4, ffn = 48, layers = 4;
   bool tied = false;
+  int64_t head_dim = 0;  // 0: hidden/heads (qwen3 states its own)
 };
 
 Model make_model(const Spec& s, uint32_t seed = 7) {
   Model m;
-  ojson c = {{"architectures", ojson::array({s.type == "minicpm" ? "MiniCPMForCausalLM" : "LlamaForCausalLM"})},
+  const char* cls = s.type == "minicpm" ? "MiniCPMForCausalLM" : s.type == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  ojson c = {{"architectures", ojson::array({cls})},
              {"model_type", s.type},         {"hidden_size", s.hidden},     {"intermediate_size", s.ffn},
              {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv}, {"num_hidden_layers", s.layers},
              {"vocab_size", s.vocab},        {"rms_norm_eps", 1e-5},        {"rope_theta", 500000.0},
@@ -88,6 +102,7 @@ Model make_model(const Spec& s, uint32_t seed = 7) {
     c["scale_depth"] = 1.4;
     c["dim_model_base"] = 16;
   }
+  if (s.head_dim) c["head_dim"] = s.head_dim;
   m.config_text = c.dump(2) + "\n";
   m.config = c;
   std::mt19937 rng(seed);
@@ -99,7 +114,7 @@ Model make_model(const Spec& s, uint32_t seed = 7) {
     for (auto& x : v) x = nd(rng);
     m.tensors.put(make_tensor_f32(n, shape, v));
   };
-  const int64_t hd = s.hidden / s.heads;
+  const int64_t hd = s.head_dim ? s.head_dim : s.hidden / s.heads;
   put("model.embed_tokens.weight", {s.vocab, s.hidden});
   for (int64_t l = 0; l < s.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -107,6 +122,10 @@ Model make_model(const Spec& s, uint32_t seed = 7) {
     put(p + "self_attn.k_proj.weight", {s.kv * hd, s.hidden});
     put(p + "self_attn.v_proj.weight", {s.kv * hd, s.hidden});
     put(p + "self_attn.o_proj.weight", {s.hidden, s.heads * hd});
+    if (s.type == "qwen3") {
+      put(p + "self_attn.q_norm.weight", {hd});
+      put(p + "self_attn.k_norm.weight", {hd});
+    }
     put(p + "mlp.gate_proj.weight", {s.ffn, s.hidden});
     put(p + "mlp.up_proj.weight", {s.ffn, s.hidden});
     put(p + "mlp.down_proj.weight", {s.hidden, s.ffn});
@@ -168,6 +187,65 @@ TEST(MegatronRoundTrip, EveryLayoutGivesBackTheSameBytes) {
           EXPECT_EQ(back->config_text, m.config_text) << what;
           ASSERT_NE(back->find_extra("tokenizer_config.json"), nullptr) << what;
         }
+}
+
+// Qwen3: q/k norms as replicated q_layernorm / k_layernorm, head_dim (kv_channels) 16 while
+// hidden/heads is 4, so every QKV / o_proj shape depends on kv_channels, not hidden/heads.
+TEST(MegatronRoundTrip, Qwen3ThroughMegatronCoreNames) {
+  for (const bool tied : {false, true})
+    for (int tp : {1, 2})
+      for (int pp : {1, 2}) {
+        Spec s{"qwen3", 250, 32, 8, 4, 48, 4, tied, 16};
+        const std::string what = std::string("qwen3") + (tied ? " tied" : "") + " tp" + std::to_string(tp) + " pp" +
+                                 std::to_string(pp);
+        const Model m = make_model(s, 11);
+        TempDir tmp;
+        auto w = write_to(m, tmp.path(), tp, pp, "mcore");
+        ASSERT_TRUE(w.ok()) << what << ": " << w.error().render();
+        auto d = describe(tmp.path());
+        ASSERT_TRUE(d.ok()) << what << ": " << d.error().render();
+        EXPECT_EQ((*d)["model_type"], "qwen3") << what;
+        EXPECT_EQ((*d)["qk_layernorm"], true) << what;
+        EXPECT_EQ((*d)["kv_channels"], 16) << what;
+        auto back = read(tmp.path(), {});
+        ASSERT_TRUE(back.ok()) << what << ": " << back.error().render();
+        expect_same_tensors(m, *back, what);
+        EXPECT_EQ(back->config_text, m.config_text) << what;
+        ASSERT_NE(back->tensors.find("model.layers.3.self_attn.k_norm.weight"), nullptr) << what;
+        // Read as a family without q/k norms, the weights would be dropped: refused instead.
+        formats::ReadOptions ro;
+        ro.model_type = "llama";
+        auto wrong = read(tmp.path(), ro);
+        ASSERT_FALSE(wrong.ok()) << what;
+        EXPECT_EQ(wrong.error().code, ErrorCode::Mismatch) << what;
+        EXPECT_NE(wrong.error().message.find("q_layernorm"), std::string::npos) << wrong.error().message;
+      }
+  // A llama checkpoint read as qwen3 lacks the norms.
+  TempDir tmp;
+  ASSERT_TRUE(write_to(make_model(Spec{}), tmp.path(), 1, 1, "mcore").ok());
+  formats::ReadOptions ro;
+  ro.model_type = "qwen3";
+  auto r = read(tmp.path(), ro);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::Mismatch);
+}
+
+TEST(MegatronWrite, LegacyNamesRefuseQkNormsBeforeWriting) {
+  TempDir tmp;
+  auto r = write_to(make_model(Spec{"qwen3", 250, 32, 8, 4, 48, 2, false, 16}), tmp / "legacy", 2, 1, "legacy");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+  EXPECT_NE(r.error().message.find("q/k norms"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().hint.find("mcore"), std::string::npos) << r.error().hint;
+  EXPECT_TRUE(fs::is_empty(tmp / "legacy"));  // nothing written
+  // A q_norm of the wrong size is named before anything is written too.
+  Model m = make_model(Spec{"qwen3", 250, 32, 8, 4, 48, 2, false, 16});
+  m.tensors.put(make_tensor_f32("model.layers.1.self_attn.q_norm.weight", {8}, std::vector<float>(8, 1.f)));
+  r = write_to(m, tmp / "bad", 1, 1, "mcore");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::Mismatch);
+  EXPECT_EQ(r.error().tensor, "model.layers.1.self_attn.q_norm.weight");
+  EXPECT_TRUE(fs::is_empty(tmp / "bad"));
 }
 
 TEST(MegatronRoundTrip, DescribeReportsLayoutAndHyperParameters) {

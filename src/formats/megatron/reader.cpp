@@ -202,6 +202,7 @@ Result<Hyper> hyper_from_args(const ArgsView& a, const Layout& L, const fs::path
   h.rotary_base = a.f("rotary_base").value_or(10000.0);
   h.untie = a.b("untie_embeddings_and_output_weights").value_or(false);
   h.qkv_bias = a.b("add_qkv_bias").value_or(a.b("add_bias_linear").value_or(false));
+  h.qk_norm = a.b("qk_layernorm").value_or(false);  // also set when the rank files hold q/k norms
   h.iteration = L.iteration;
   auto unsupported = [&](std::string what) {
     return at(make_error(ErrorCode::Unsupported, "{}", what), file)
@@ -218,6 +219,7 @@ Result<Hyper> hyper_from_args(const ArgsView& a, const Layout& L, const fs::path
       a.i("decoder_first_pipeline_num_layers") || a.i("decoder_last_pipeline_num_layers"))
     return unsupported("uneven pipeline stages are not supported");
   if (a.i("num_experts").value_or(0) > 0) return unsupported("mixture-of-experts models are not supported");
+  if (a.b("qk_l2_norm").value_or(false)) return unsupported("args.qk_l2_norm is set (weightless L2 q/k norms)");
   h.tp = L.tp;
   h.pp = L.pp;
   const auto tp = a.i("tensor_model_parallel_size"), pp = a.i("pipeline_model_parallel_size");

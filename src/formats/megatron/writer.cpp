@@ -4,7 +4,8 @@
 //   <out>/<tokenizer files, generation_config.json>          carried beside the checkpoint
 // Every rank tensor is a lazy gather over the source tensors (fused QKV in grouped order §9.4,
 // [gate_r; up_r] per rank, vocab padded with copies of the last row §9.5), so one rank file is
-// streamed at a time through the torch writer's thread pool.
+// streamed at a time through the torch writer's thread pool. Qwen3's q_norm / k_norm become
+// Megatron-Core's replicated q_layernorm / k_layernorm (args.qk_layernorm); legacy names refuse them.
 #include <deque>
 
 #include "arch/config.h"
@@ -56,6 +57,7 @@ Value* build_args(torch::Tree& t, const Hyper& h, const arch::ArchConfig& ac, co
   put("untie_embeddings_and_output_weights", t.boolean(h.untie));
   put("add_bias_linear", t.boolean(false));
   put("add_qkv_bias", t.boolean(h.qkv_bias));
+  put("qk_layernorm", t.boolean(h.qk_norm));
   put("apply_query_key_layer_scaling", t.boolean(false));
   put("attention_dropout", t.real(0.0));
   put("hidden_dropout", t.real(0.0));
@@ -183,6 +185,10 @@ struct RankBuilder {
       if (h.qkv_bias)
         qkv(l, *MC_TRY(need("self_attn.q_proj.bias")), *MC_TRY(need("self_attn.k_proj.bias")),
             *MC_TRY(need("self_attn.v_proj.bias")), true);
+      if (h.qk_norm) {
+        replicated(Part::QNorm, l, *MC_TRY(need("self_attn.q_norm.weight")));
+        replicated(Part::KNorm, l, *MC_TRY(need("self_attn.k_norm.weight")));
+      }
       row_parallel(Part::Proj, l, *MC_TRY(need("self_attn.o_proj.weight")));
       replicated(Part::PostNorm, l, *MC_TRY(need("post_attention_layernorm.weight")));
       fc1(l, *MC_TRY(need("mlp.gate_proj.weight")), *MC_TRY(need("mlp.up_proj.weight")));
@@ -252,6 +258,7 @@ Result<formats::WriteResult> write(const Model& m, const fs::path& out, const fo
   h.rotary_base = ac.rope_theta;
   h.untie = !ac.tie_word_embeddings;
   h.qkv_bias = ac.qkv_bias;
+  h.qk_norm = ac.info()->qk_norm;
   h.tp = std::max(1, opt.tensor_parallel);
   h.pp = std::max(1, opt.pipeline_parallel);
   h.padded_vocab = padded_vocab_size(h.vocab, h.make_divisible_by, h.tp);
@@ -259,6 +266,11 @@ Result<formats::WriteResult> write(const Model& m, const fs::path& out, const fo
   if (opt.naming == "legacy") naming = Naming::Legacy;
   else if (!opt.naming.empty() && opt.naming != "mcore")
     return make_error(ErrorCode::InvalidArgument, "unknown Megatron naming '{}'", opt.naming).with_hint("use --megatron-format legacy or mcore");
+  if (h.qk_norm && !has_part(naming, Part::QNorm))
+    return make_error(ErrorCode::InvalidArgument,
+                      "model type '{}' has per-head q/k norms, which legacy Megatron names cannot store",
+                      ac.model_type)
+        .with_hint("use --megatron-format mcore (Megatron-Core's q_layernorm / k_layernorm)");
 
   if (h.groups % h.tp != 0)
     return make_error(ErrorCode::InvalidArgument, "--tp {} does not divide the {} query groups (num_key_value_heads)", h.tp, h.groups).with_hint("pick a tensor-parallel size that divides num_key_value_heads");
@@ -285,7 +297,12 @@ Result<formats::WriteResult> write(const Model& m, const fs::path& out, const fo
         {"mlp.gate_proj.weight", {h.ffn, h.hidden}},            {"mlp.up_proj.weight", {h.ffn, h.hidden}},
         {"mlp.down_proj.weight", {h.hidden, h.ffn}},            {"input_layernorm.weight", {h.hidden}},
         {"post_attention_layernorm.weight", {h.hidden}}};
-    for (const auto& [n, s] : want) {
+    std::vector<std::pair<const char*, Shape>> all(std::begin(want), std::end(want));
+    if (h.qk_norm) {
+      all.push_back({"self_attn.q_norm.weight", {hd}});
+      all.push_back({"self_attn.k_norm.weight", {hd}});
+    }
+    for (const auto& [n, s] : all) {
       const auto* e = MC_TRY(m.tensors.require(p + n));
       if (e->shape != s)
         return make_error(ErrorCode::Mismatch, "shape {} where the config implies {}", shape_str(e->shape), shape_str(s))
