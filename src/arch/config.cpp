@@ -67,6 +67,27 @@ Result<int64_t> require_int(const ojson& j, const char* key) {
 }
 }  // namespace
 
+Status check_limits(const ArchConfig& c, std::string_view source) {
+  const struct {
+    const char* key;
+    int64_t value, limit;
+  } checks[] = {
+      {"num_hidden_layers", c.num_layers, Limits::kLayers},
+      {"hidden_size", c.hidden_size, Limits::kHidden},
+      {"head_dim", c.head_dim, Limits::kHidden},
+      {"intermediate_size", c.intermediate_size, Limits::kIntermediate},
+      {"vocab_size", c.vocab_size, Limits::kVocab},
+      {"num_attention_heads", c.num_heads, Limits::kHeads},
+      {"num_key_value_heads", c.num_kv_heads, Limits::kHeads},
+      {"max_position_embeddings", c.max_position, Limits::kPositions},
+  };
+  for (const auto& k : checks)
+    if (k.value > k.limit || k.value < 0)
+      return make_error(ErrorCode::LimitExceeded, "{}: '{}' is {}, over the limit of {}", source, k.key, k.value, k.limit)
+          .with_hint("no real model is this large: the file is damaged or hostile (see README, Limits and reliability)");
+  return {};
+}
+
 Result<ArchConfig> from_hf_config(const ojson& j) {
   ArchConfig c;
   if (!j.is_object()) return field_error("(root)", "is not a JSON object");
@@ -101,6 +122,7 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
     c.tie_word_embeddings = get_opt<bool>(j, "tie_word_embeddings").value_or(true);
     c.qkv_bias = c.o_bias = c.mlp_bias = true;
     c.head_dim = c.hidden_size / c.num_heads;
+    MC_CHECK(check_limits(c));
     return c;
   }
 
@@ -151,6 +173,7 @@ Result<ArchConfig> from_hf_config(const ojson& j) {
     c.scale_depth = get_opt<double>(j, "scale_depth").value_or(1.0);
     c.dim_model_base = get_opt<double>(j, "dim_model_base").value_or(1.0);
   }
+  MC_CHECK(check_limits(c));
   return c;
 }
 

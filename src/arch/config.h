@@ -51,8 +51,24 @@ struct ArchConfig {
 };
 
 // Reads config.json (already parsed). Unknown model types give Family::Unknown, not an error;
-// missing required fields for a known family are an error naming the field.
+// missing required fields for a known family are an error naming the field; sizes over the
+// limits below are LimitExceeded (check_limits).
 Result<ArchConfig> from_hf_config(const ojson& config);
+
+// Hard limits on hyper-parameters, checked before anything is sized from them (README "Limits
+// and reliability"): several times the largest published models, far below what would make a
+// reader or the runtime allocate more than the weights themselves need.
+struct Limits {
+  static constexpr int64_t kLayers = 1024;
+  static constexpr int64_t kHidden = int64_t(1) << 17;        // hidden_size, head_dim
+  static constexpr int64_t kIntermediate = int64_t(1) << 20;
+  static constexpr int64_t kVocab = int64_t(1) << 23;
+  static constexpr int64_t kHeads = 1024;                     // attention and key/value heads
+  static constexpr int64_t kPositions = int64_t(1) << 26;     // max_position_embeddings
+};
+// LimitExceeded naming the field (as config.json spells it) and where the values came from
+// (`source`, e.g. "config.json" or "GGUF metadata") when `c` is over a limit.
+Status check_limits(const ArchConfig& c, std::string_view source = "config.json");
 
 // The parameters (names and shapes, in state_dict order) transformers creates for the
 // architecture from its config alone (formats.md §11.1): tied weights left out (as

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "converter/input_checks.h"
 #include "converter/registry.h"
 #include "graph/compare.h"
 #include "graph/runtime.h"
@@ -128,6 +129,7 @@ Result<CheckReport> check(const CheckRequest& req) {
   CheckReport rep;
   formats::ReadOptions ro;
   Model model = MC_TRY(read_input(req.model, "auto", ro));
+  MC_CHECK(check_input(model));
   rep.prompt_ids = req.ids;
   std::optional<tok::Tokenizer> tk;
   if (auto t = tokenizer_for(model)) tk = std::move(*t);
@@ -189,6 +191,7 @@ Result<CheckReport> check(const CheckRequest& req) {
 
   if (req.compare) {
     Model src = MC_TRY(read_input(*req.compare, "auto", ro));
+    MC_CHECK(check_input(src));
     auto srt = MC_TRY(graph::Runtime::load(src, req.threads));
     auto src_logits = MC_TRY(srt.forward_all(rep.prompt_ids));
     advance(n_prompt);

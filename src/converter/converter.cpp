@@ -1,13 +1,16 @@
 #include "converter/converter.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <iostream>
 #include <map>
 
 #include "arch/config.h"
 #include "converter/check.h"
+#include "converter/input_checks.h"
 #include "converter/pipeline_transforms.h"
 #include "converter/registry.h"
 #include "io/mapped_file.h"
@@ -89,6 +92,31 @@ Result<Model> stage_as_hf(Model model, const fs::path& dir, const formats::ReadO
     if (e.path().extension() == ".py" && !fs::exists(dir / e.path().filename(), ec))
       MC_CHECK(io::copy_file(e.path(), dir / e.path().filename()));
   return read_input(dir, "hf", ro);
+}
+
+// Refuses an output that would replace the input or a part of it: -o naming the input, a folder
+// holding it, or (when it exists) something inside an input folder. The output's last component
+// is not resolved (a link there is replaced, not followed); everything else is.
+Status refuse_output_over_input(const fs::path& input, const fs::path& output) {
+  std::error_code ec;
+  const fs::path in = fs::weakly_canonical(fs::absolute(input), ec);
+  if (ec) return {};
+  const fs::path abs_out = strip_slash(fs::absolute(output).lexically_normal());
+  const fs::path out = fs::weakly_canonical(abs_out.parent_path(), ec) / abs_out.filename();
+  if (ec) return {};
+  auto under = [](const fs::path& p, const fs::path& root) {
+    const fs::path rel = p.lexically_relative(root);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  struct stat st {};
+  const bool out_exists = ::lstat(out.c_str(), &st) == 0;
+  if (under(in, out) || (out_exists && io::is_dir(in) && under(out, in))) {
+    return make_error(ErrorCode::InvalidArgument, "the output {} would replace the input {}",
+                      output.string(), input.string())
+        .with_path(output.string())
+        .with_hint("choose an -o outside the input (the input is never modified)");
+  }
+  return {};
 }
 
 }  // namespace
@@ -215,6 +243,8 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   }
   if (!to->write) return unsupported_engine(*to, "writing");
   MC_CHECK(check_write_options(req.write, *to));
+  const fs::path out_path = req.output ? *req.output : default_output_path(req.input, *to, req.write.quant);
+  MC_CHECK(refuse_output_over_input(req.input, out_path));
 
   formats::ReadOptions ro;
   ro.model_type = req.model_type;
@@ -227,13 +257,15 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
         .with_path(req.input.string())
         .with_hint("pass --fake-weight to make a model from the config alone");
   }
+  // Bad input is reported as such here, before anything is written, not by the output's validation.
+  MC_CHECK(check_input(model, !req.fake_weight_config));
 
   model = MC_TRY(apply_transforms(std::move(model), req));
 
   ConvertReport rep;
   rep.input_format = model.source_format;
   rep.output_format = std::string(to->id);
-  rep.output = req.output ? *req.output : default_output_path(req.input, *to, req.write.quant);
+  rep.output = out_path;
   rep.tensors = model.tensors.size();
   rep.tensor_bytes = model.tensors.total_bytes();
 
@@ -288,6 +320,12 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   }
 
   auto pending = MC_TRY(io::PendingOutput::begin(rep.output, out_is_dir, req.force, rep.tensor_bytes));
+  if (!pending.removed_stale().empty() && !req.write.quiet) {
+    std::string names;
+    for (const auto& p : pending.removed_stale()) names += (names.empty() ? "" : ", ") + p.filename().string();
+    std::cerr << "note: removed " << pending.removed_stale().size() << " temporary file(s) left by killed runs in "
+              << pending.final_path().parent_path().string() << ": " << names << "\n";
+  }
   auto wr = MC_TRY(to->write(model, pending.tmp_path(), wo));
   rep.files = wr.files;
   rep.info = wr.info;
@@ -405,6 +443,19 @@ Result<formats::ValidationReport> validate(const fs::path& input, const std::str
   if (!eng->validate) return unsupported_engine(*eng, "validating");
   auto r = eng->validate(input);
   if (r.format.empty()) r.format = std::string(eng->id);
+  // The input checks convert runs: what it would refuse, validate reports. A format we read
+  // only in part (an architecture we do not convert) is judged by its own validation alone.
+  if (r.ok() && eng->read) {
+    auto m = eng->read(input, formats::ReadOptions{});
+    if (!m) {
+      const ErrorCode c = m.error().code;
+      if (c == ErrorCode::Corrupt || c == ErrorCode::Truncated || c == ErrorCode::LimitExceeded ||
+          c == ErrorCode::Mismatch)
+        r.errors.push_back(std::move(m).error());
+    } else if (auto st = check_input(*m); !st) {
+      r.errors.push_back(std::move(st).error());
+    }
+  }
   return r;
 }
 

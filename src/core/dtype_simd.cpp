@@ -13,6 +13,7 @@
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define MC_HAVE_X86_KERNELS 1
 #endif
@@ -105,7 +106,10 @@ MC_DEFINE_KERNEL(f16_to_bf16, 2, 2, load_f16x8, store_bf16x8)
 
 bool supported() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  // F16C through CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c".
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  return __builtin_cpu_supports("avx2") && f16c;
 }
 
 void f16_to_f32(const std::byte* s, std::byte* d, size_t n) { f16_to_f32_impl(s, d, n); }

@@ -62,7 +62,38 @@ void MappedFile::will_need(size_t offset, size_t n) const {
   madvise(const_cast<std::byte*>(data_) + start, end - start, MADV_WILLNEED);
 }
 
+Status check_json_depth(std::string_view text, const std::string& path, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        Error e = make_error(ErrorCode::LimitExceeded, "JSON nested more than {} levels deep", max_depth);
+        e.path = path;
+        e.offset = i;
+        return std::move(e).with_hint("this is not a model's config or tokenizer file: check where it came from");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return {};
+}
+
 Result<std::string> read_text_file(const std::string& path, size_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return os_error(path, "cannot open");
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::Corrupt, "not a regular file (a {})", S_ISDIR(st.st_mode) ? "directory" : "special file")
+        .with_path(path)
+        .with_hint("it should be a file: check the path");
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) return os_error(path, "cannot open");
   f.seekg(0, std::ios::end);
@@ -77,6 +108,7 @@ Result<std::string> read_text_file(const std::string& path, size_t max_bytes) {
   std::string s(size_t(size), '\0');
   f.read(s.data(), size);
   if (!f) return os_error(path, "cannot read");
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) MC_CHECK(check_json_depth(s, path));
   return s;
 }
 

@@ -39,7 +39,15 @@ class MappedFile {
 
 using MappedFilePtr = std::shared_ptr<const MappedFile>;
 
-// Reads a whole (small) file into a string: configs, tokenizer files.
+// Reads a whole (small) regular file into a string: configs, tokenizer files. A name ending in
+// ".json" must also nest arrays/objects at most kMaxJsonDepth deep (check_json_depth).
 Result<std::string> read_text_file(const std::string& path, size_t max_bytes = size_t(1) << 30);
+
+// JSON nesting cap: no config or tokenizer file nests nearly this deep, and deeper documents
+// would make every recursive walk over them (copies, comparisons, dumps) overflow the stack.
+inline constexpr size_t kMaxJsonDepth = 128;
+// LimitExceeded naming `path` and the byte offset where `text` nests deeper than `max_depth`
+// arrays/objects (strings are skipped; the rest of the syntax is the parser's business).
+Status check_json_depth(std::string_view text, const std::string& path, size_t max_depth = kMaxJsonDepth);
 
 }  // namespace mc::io

@@ -1,6 +1,9 @@
 #include "io/output.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -29,7 +32,60 @@ void remove_quietly(const fs::path& p) {
   std::error_code ec;
   fs::remove_all(p, ec);
 }
+
+// lstat(2): a dangling symlink exists too (it names something that must not be clobbered).
+bool lexists(const fs::path& p, struct stat* st = nullptr) {
+  struct stat s {};
+  const bool ok = ::lstat(p.c_str(), &s) == 0;
+  if (st) *st = s;
+  return ok;
+}
+
+// The PID in a name left by a run of ours, or 0: ".mc-tmp-PID-x", ".mc-stage-PID-x", ".x.mc-old-PID".
+long leftover_pid(const std::string& name) {
+  auto digits = [](std::string_view s) -> long {
+    size_t n = 0;
+    while (n < s.size() && n < 9 && s[n] >= '0' && s[n] <= '9') ++n;
+    if (n == 0) return 0;
+    long v = 0;
+    for (size_t i = 0; i < n; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  };
+  for (std::string_view prefix : {".mc-tmp-", ".mc-stage-"}) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string_view rest = std::string_view(name).substr(prefix.size());
+    const size_t dash = rest.find('-');
+    if (dash == std::string_view::npos || dash == 0) return 0;
+    const long pid = digits(rest.substr(0, dash));
+    return std::to_string(pid).size() == dash ? pid : 0;
+  }
+  const size_t at = name.rfind(".mc-old-");
+  if (name.size() > 1 && name[0] == '.' && at != std::string::npos && at > 0) {
+    std::string_view tail = std::string_view(name).substr(at + 8);
+    const long pid = digits(tail);
+    return pid > 0 && std::to_string(pid).size() == tail.size() ? pid : 0;
+  }
+  return 0;
+}
+
+bool pid_alive(long pid) { return ::kill(pid_t(pid), 0) == 0 || errno != ESRCH; }
 }  // namespace
+
+std::vector<fs::path> remove_stale_temporaries(const fs::path& dir) {
+  std::vector<fs::path> removed;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const long pid = leftover_pid(name);
+    if (pid <= 0 || pid == long(getpid()) || pid_alive(pid)) continue;
+    struct stat st {};
+    if (!lexists(it->path(), &st) || st.st_uid != geteuid()) continue;
+    std::error_code rec;
+    fs::remove_all(it->path(), rec);
+    if (!rec) removed.push_back(it->path());
+  }
+  return removed;
+}
 
 Result<uint64_t> free_bytes(const fs::path& dir) {
   struct statvfs s {};
@@ -45,7 +101,7 @@ Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_d
   out.is_dir_ = is_dir;
   out.force_ = force;
   std::error_code ec;
-  if (fs::exists(out.final_, ec) && !force) {
+  if (lexists(out.final_) && !force) {
     return make_error(ErrorCode::Exists, "output already exists")
         .with_path(final_path.string())
         .with_hint("pass --force to replace it, or choose another -o");
@@ -55,6 +111,7 @@ Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_d
   if (ec) {
     return make_error(ErrorCode::Io, "cannot create directory: {}", ec.message()).with_path(parent.string());
   }
+  out.removed_stale_ = remove_stale_temporaries(parent);
   auto free = MC_TRY(free_bytes(parent));
   const uint64_t need = expected_bytes + expected_bytes / 100 + (1u << 20);
   if (free < need) {
@@ -77,8 +134,8 @@ Result<PendingOutput> PendingOutput::begin(const fs::path& final_path, bool is_d
 }
 
 PendingOutput::PendingOutput(PendingOutput&& o) noexcept
-    : final_(std::move(o.final_)), tmp_(std::move(o.tmp_)), is_dir_(o.is_dir_), force_(o.force_),
-      committed_(o.committed_) {
+    : final_(std::move(o.final_)), tmp_(std::move(o.tmp_)), removed_stale_(std::move(o.removed_stale_)),
+      is_dir_(o.is_dir_), force_(o.force_), committed_(o.committed_) {
   o.committed_ = true;
 }
 
@@ -87,6 +144,7 @@ PendingOutput& PendingOutput::operator=(PendingOutput&& o) noexcept {
     if (!committed_ && !tmp_.empty()) remove_quietly(tmp_);
     final_ = std::move(o.final_);
     tmp_ = std::move(o.tmp_);
+    removed_stale_ = std::move(o.removed_stale_);
     is_dir_ = o.is_dir_;
     force_ = o.force_;
     committed_ = o.committed_;
@@ -100,23 +158,52 @@ PendingOutput::~PendingOutput() {
 }
 
 Status PendingOutput::commit() {
-  std::error_code ec;
-  fs::path old;
-  if (fs::exists(final_, ec)) {
-    if (!force_) {
-      return make_error(ErrorCode::Exists, "output appeared while we were writing it")
-          .with_path(final_.string());
-    }
-    // Move the old output aside first so the final path always holds a complete model.
-    old = final_.parent_path() / ("." + final_.filename().string() + ".mc-old-" + std::to_string(getpid()));
-    remove_quietly(old);
-    fs::rename(final_, old, ec);
-    if (ec) return os_error(final_, "cannot move the old output aside", ec.value());
+  struct stat st {};
+  const bool exists = lexists(final_, &st);
+  if (exists && !force_) {
+    return make_error(ErrorCode::Exists, "output appeared while we were writing it")
+        .with_path(final_.string())
+        .with_hint("pass --force to replace it, or choose another -o");
   }
-  fs::rename(tmp_, final_, ec);
-  if (ec) return os_error(final_, "cannot rename the finished output into place", ec.value());
+  if (!exists) {
+    // NOREPLACE: something that appears meanwhile (even a dangling link) is never clobbered.
+    if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, final_.c_str(), RENAME_NOREPLACE) != 0) {
+      const int err = errno;
+      if (err == EEXIST) {
+        return make_error(ErrorCode::Exists, "output appeared while we were writing it")
+            .with_path(final_.string())
+            .with_hint("pass --force to replace it, or choose another -o");
+      }
+      if ((err != EINVAL && err != ENOSYS) || ::rename(tmp_.c_str(), final_.c_str()) != 0)
+        return os_error(final_, "cannot rename the finished output into place", err == EINVAL || err == ENOSYS ? errno : err);
+    }
+  } else if (!S_ISDIR(st.st_mode) && !is_dir_) {
+    // A file over a file (or a link): one rename replaces it atomically.
+    if (::rename(tmp_.c_str(), final_.c_str()) != 0)
+      return os_error(final_, "cannot rename the finished output over the old one");
+  } else if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) == 0) {
+    // Swapped in one step: the old output now sits at the temporary name.
+    committed_ = true;
+    remove_quietly(tmp_);
+  } else if (errno != EINVAL && errno != ENOSYS) {
+    return os_error(final_, "cannot swap the finished output with the old one");
+  } else {
+    // A file system without RENAME_EXCHANGE: move the old output aside, rename the new one in,
+    // and put the old one back if that fails.
+    const fs::path old = final_.parent_path() / ("." + final_.filename().string() + ".mc-old-" + std::to_string(getpid()));
+    remove_quietly(old);
+    if (::rename(final_.c_str(), old.c_str()) != 0) return os_error(final_, "cannot move the old output aside");
+    if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
+      const int err = errno;
+      if (::rename(old.c_str(), final_.c_str()) != 0) {
+        return os_error(final_, "cannot rename the finished output into place, and the old output stayed at " + old.string(), err)
+            .with_hint("rename it back by hand");
+      }
+      return os_error(final_, "cannot rename the finished output into place (the old output is unchanged)", err);
+    }
+    remove_quietly(old);
+  }
   committed_ = true;
-  if (!old.empty()) remove_quietly(old);
   // Make the rename durable.
   if (!g_sync_on_close) return {};
   int dfd = ::open(final_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -1,6 +1,12 @@
 // Safe outputs: everything is written under a temporary sibling of the final path and renamed
 // into place only after it was written and validated. A crash, kill or full disk leaves at most
-// a ".mc-tmp-PID-name" sibling, never something that looks like a finished model.
+// a ".mc-tmp-PID-name" sibling, never something that looks like a finished model; a later run
+// writing into the same folder removes such siblings once their PID is dead.
+//
+// Replacing (--force) is one step at the final path: a file replaces a file with one rename(2);
+// when either side is a directory the two are swapped with renameat2(RENAME_EXCHANGE) and the
+// old one, now under the temporary name, is deleted. The final path always holds either the old
+// or the new output, never nothing.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +15,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -30,12 +37,16 @@ class PendingOutput {
 
   const fs::path& tmp_path() const { return tmp_; }
   const fs::path& final_path() const { return final_; }
-  // fsyncs and renames the temporary into place (replacing an old output when forced).
+  // Temporaries of dead runs that begin() removed from the output's folder (for a notice).
+  const std::vector<fs::path>& removed_stale() const { return removed_stale_; }
+  // Renames the temporary into place (replacing an old output when forced, atomically; a
+  // failure leaves the old output where it was).
   Status commit();
 
  private:
   PendingOutput() = default;
   fs::path final_, tmp_;
+  std::vector<fs::path> removed_stale_;
   bool is_dir_ = false, force_ = false, committed_ = false;
 };
 
@@ -71,6 +82,11 @@ class OutFile {
 // against power loss at the price of waiting for the disk. Set once by the CLI at start.
 void set_sync_on_close(bool on);
 bool sync_on_close();
+
+// Removes, in `dir`, what killed runs of this program left (".mc-tmp-PID-*", ".mc-stage-PID-*",
+// ".*.mc-old-PID") when that PID is no longer running and the entry is ours (same user).
+// Returns what it removed. Entries of live processes (including this one) are kept.
+std::vector<fs::path> remove_stale_temporaries(const fs::path& dir);
 
 // Writes a small file in one go (configs, index json) with an fsync.
 Status write_small_file(const fs::path& path, std::string_view content);

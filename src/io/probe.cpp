@@ -1,5 +1,7 @@
 #include "io/probe.h"
 
+#include "io/mapped_file.h"
+
 #include <fstream>
 
 namespace mc::io {
@@ -35,7 +37,10 @@ std::string slurp_small(const std::filesystem::path& p) {
   if (!std::filesystem::is_regular_file(p, ec)) return {};
   if (std::filesystem::file_size(p, ec) > (16u << 20)) return {};
   std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
+  std::string s(std::istreambuf_iterator<char>(f), {});
+  // A JSON file nested deeper than any config is treated as unreadable (see check_json_depth).
+  if (p.extension() == ".json" && !check_json_depth(s, p.string())) return {};
+  return s;
 }
 
 }  // namespace mc::io

@@ -213,6 +213,7 @@ Result<Vocab> parse_tokenizer_json_impl(const json& j, const std::string& path) 
 }  // namespace
 
 Result<Vocab> parse_tokenizer_json(const std::string& text, const std::string& path) {
+  MC_CHECK(io::check_json_depth(text, path));  // also when the text did not come from a file
   try {
     const json j = json::parse(text);
     auto v = MC_TRY(parse_tokenizer_json_impl(j, path));

@@ -238,6 +238,7 @@ Result<arch::ArchConfig> arch_from_file(const File& f) {
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     return fail(ErrorCode::Corrupt, fmt::format("head_count_kv {} does not divide head_count {}",
                                                 c.num_kv_heads, c.num_heads));
+  if (auto lim = arch::check_limits(c, "GGUF metadata (as config.json names it)"); !lim) return std::move(lim).error().with_path(f.path);
   const arch::FamilyInfo& row = arch::family_info(c.family);
   if (row.decoder == arch::Decoder::GPT2) {
     c.norm_eps = f.kv.get_float(p + "attention.layer_norm_epsilon").value_or(1e-5);
