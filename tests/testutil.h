@@ -1,9 +1,12 @@
 // Shared helpers for the unit and interop tests.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +57,34 @@ std::optional<nlohmann::json> read_json_file(const fs::path& p);
 // A tiny random HF model from tests/py/make_models.py (e.g. args "--arch llama --seed 3");
 // a failure is a fatal test failure.
 void make_model(const fs::path& dir, const std::string& args);
+
+// Sets environment variables for one test and restores them at the end.
+class EnvGuard {
+ public:
+  void set(const char* k, const std::string& v) {
+    save(k);
+    ::setenv(k, v.c_str(), 1);
+  }
+  void unset(const char* k) {
+    save(k);
+    ::unsetenv(k);
+  }
+  ~EnvGuard() {
+    for (auto& [k, v] : saved_) {
+      if (v) ::setenv(k.c_str(), v->c_str(), 1);
+      else ::unsetenv(k.c_str());
+    }
+  }
+
+ private:
+  void save(const char* k) {
+    for (auto& s : saved_)
+      if (s.first == k) return;
+    const char* v = std::getenv(k);
+    saved_.emplace_back(k, v ? std::optional<std::string>(v) : std::nullopt);
+  }
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
 
 }  // namespace mc::test
 

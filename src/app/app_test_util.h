@@ -16,34 +16,6 @@
 
 namespace mc::test {
 
-// Sets environment variables for one test and restores them at the end.
-class EnvGuard {
- public:
-  void set(const char* k, const std::string& v) {
-    save(k);
-    ::setenv(k, v.c_str(), 1);
-  }
-  void unset(const char* k) {
-    save(k);
-    ::unsetenv(k);
-  }
-  ~EnvGuard() {
-    for (auto& [k, v] : saved_) {
-      if (v) ::setenv(k.c_str(), v->c_str(), 1);
-      else ::unsetenv(k.c_str());
-    }
-  }
-
- private:
-  void save(const char* k) {
-    for (auto& s : saved_)
-      if (s.first == k) return;
-    const char* v = std::getenv(k);
-    saved_.emplace_back(k, v ? std::optional<std::string>(v) : std::nullopt);
-  }
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
 class Sandbox {
  public:
   Sandbox() { fs::create_directories(tmp_ / "work"); }

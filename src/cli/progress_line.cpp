@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "app/units.h"
+
 namespace mc::cli {
 
 namespace {
@@ -17,17 +19,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kRedraw = std::chrono::milliseconds(100);
 
-std::string amount(uint64_t n, bool bytes) {
-  if (!bytes) return std::to_string(n);
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  return fmt::format("{:.1f} {}", v, units[u]);
-}
+std::string amount(uint64_t n, bool bytes) { return bytes ? app::human_bytes(n) : std::to_string(n); }
 
 std::string duration(double s) {
   const auto t = static_cast<long long>(s + 0.5);

@@ -84,34 +84,6 @@ TEST(HubId, ParsesHubIdsAndLeavesPathsAlone) {
   }
 }
 
-// Sets environment variables for one test and restores them.
-class EnvGuard {
- public:
-  void set(const char* k, const std::string& v) {
-    save(k);
-    ::setenv(k, v.c_str(), 1);
-  }
-  void unset(const char* k) {
-    save(k);
-    ::unsetenv(k);
-  }
-  ~EnvGuard() {
-    for (auto& [k, v] : saved_) {
-      if (v) ::setenv(k.c_str(), v->c_str(), 1);
-      else ::unsetenv(k.c_str());
-    }
-  }
-
- private:
-  void save(const char* k) {
-    for (auto& s : saved_)
-      if (s.first == k) return;
-    const char* v = std::getenv(k);
-    saved_.emplace_back(k, v ? std::optional<std::string>(v) : std::nullopt);
-  }
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
 TEST(HubCache, RootFollowsHuggingfaceHubPrecedence) {
   EnvGuard env;
   env.set("HOME", "/h");

@@ -106,14 +106,11 @@ inline void min_max(const float* w, float& w_min, float& w_max) {
   }
 }
 
-template <int G>
-inline GroupParams group_params_n(const float* w, int bits) {
+// MLX's scale and bias from a group's range: the largest-magnitude end is represented exactly.
+GroupParams params_from_range(float w_min, float w_max, int bits) {
   const float n_bins = float((1 << bits) - 1);
-  const float eps = 1e-7f;
-  float w_min, w_max;
-  min_max<G>(w, w_min, w_max);
   const bool mask = std::abs(w_min) > std::abs(w_max);
-  float scale = std::max((w_max - w_min) / n_bins, eps);
+  float scale = std::max((w_max - w_min) / n_bins, 1e-7f);
   scale = mask ? scale : -scale;
   const float edge = mask ? w_min : w_max;
   const float q0 = std::rint(edge / scale);
@@ -123,6 +120,13 @@ inline GroupParams group_params_n(const float* w, int bits) {
     bias = edge;
   }
   return {scale, bias};
+}
+
+template <int G>
+inline GroupParams group_params_n(const float* w, int bits) {
+  float w_min, w_max;
+  min_max<G>(w, w_min, w_max);
+  return params_from_range(w_min, w_max, bits);
 }
 
 template <int G>
@@ -141,24 +145,13 @@ inline void quantize_group_n(const float* w, int bits, GroupParams p, uint8_t* q
 
 // Any other group size (check_params refuses them; kept for direct callers).
 GroupParams group_params_any(const float* w, int group_size, int bits) {
-  const float n_bins = float((1 << bits) - 1);
   float w_min = std::numeric_limits<float>::infinity();
   float w_max = -w_min;
   for (int j = 0; j < group_size; ++j) {
     w_max = std::max(w_max, w[j]);
     w_min = std::min(w_min, w[j]);
   }
-  const bool mask = std::abs(w_min) > std::abs(w_max);
-  float scale = std::max((w_max - w_min) / n_bins, 1e-7f);
-  scale = mask ? scale : -scale;
-  const float edge = mask ? w_min : w_max;
-  const float q0 = std::rint(edge / scale);
-  float bias = 0;
-  if (q0 != 0) {
-    scale = edge / q0;
-    bias = edge;
-  }
-  return {scale, bias};
+  return params_from_range(w_min, w_max, bits);
 }
 
 }  // namespace
