@@ -224,7 +224,7 @@ TEST(MlxQuantize, ParamsAndNamesAreChecked) {
   EXPECT_FALSE(parse_quant("", ojson::parse(R"({"mode": "mxfp4"})")).ok());
 }
 
-std::vector<std::byte> slurp(const std::filesystem::path& p) {
+std::vector<std::byte> slurp_bytes(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(f)), {});
   std::vector<std::byte> v(s.size());
@@ -246,7 +246,7 @@ TEST(MlxQuantize, EqualsNumpyOracleByteForByte) {
     const int bits = c["bits"], group = c["group"];
     const int64_t rows = c["rows"], cols = c["cols"];
     const DType dt = *dtype_from_name(c["dtype"].get<std::string>());
-    const auto in = slurp(tmp / (name + ".in"));
+    const auto in = slurp_bytes(tmp / (name + ".in"));
     ASSERT_EQ(in.size(), size_t(rows * cols) * 4);
     std::vector<float> w(size_t(rows * cols));
     std::memcpy(w.data(), in.data(), in.size());
@@ -257,14 +257,14 @@ TEST(MlxQuantize, EqualsNumpyOracleByteForByte) {
     for (int64_t r = 0; r < rows; ++r)
       quantize_row(w.data() + r * cols, cols, bits, group, packed.data() + r * words, s.data() + r * groups,
                    b.data() + r * groups, scratch.data());
-    const auto want_w = slurp(tmp / (name + ".w"));
+    const auto want_w = slurp_bytes(tmp / (name + ".w"));
     ASSERT_EQ(want_w.size(), packed.size() * 4);
     EXPECT_EQ(std::memcmp(want_w.data(), packed.data(), want_w.size()), 0) << "packed weights";
     std::vector<std::byte> sb(s.size() * dtype_size(dt)), bb(b.size() * dtype_size(dt));
     from_f32(s.data(), dt, sb.data(), s.size());
     from_f32(b.data(), dt, bb.data(), b.size());
-    EXPECT_EQ(sb, slurp(tmp / (name + ".s"))) << "scales";
-    EXPECT_EQ(bb, slurp(tmp / (name + ".b"))) << "biases";
+    EXPECT_EQ(sb, slurp_bytes(tmp / (name + ".s"))) << "scales";
+    EXPECT_EQ(bb, slurp_bytes(tmp / (name + ".b"))) << "biases";
     // Dequantize from the stored (cast) scales and biases.
     std::vector<float> s2(s.size()), b2(b.size()), row(static_cast<size_t>(cols));
     to_f32(dt, sb.data(), s2.data(), s2.size());
@@ -275,7 +275,7 @@ TEST(MlxQuantize, EqualsNumpyOracleByteForByte) {
                      row.data(), scratch.data());
       from_f32(row.data(), dt, dq.data() + size_t(r * cols) * dtype_size(dt), size_t(cols));
     }
-    EXPECT_EQ(dq, slurp(tmp / (name + ".dq"))) << "dequantized";
+    EXPECT_EQ(dq, slurp_bytes(tmp / (name + ".dq"))) << "dequantized";
   }
 }
 
