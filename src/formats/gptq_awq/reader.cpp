@@ -243,13 +243,14 @@ class Params {
     return u_;
   }
   // The writer is done with n more rows: after the last one nothing needs the parameters.
-  void written(int64_t n, int64_t rows) {
+  // Returns true when that was the last row.
+  bool written(int64_t n, int64_t rows) {
     std::lock_guard lock(mu_);
     done_ += n;
-    if (done_ >= rows) {
-      u_.reset();
-      done_ = 0;  // a later read (validation) makes them again
-    }
+    if (done_ < rows) return false;
+    u_.reset();
+    done_ = 0;  // a later read (validation) makes them again
+    return true;
   }
 
  private:
@@ -316,8 +317,11 @@ TensorEntry dequantized(const QInfo& qi, const Module& src) {
     return {};
   };
   const int64_t rows = m.out;
-  e.data = transforms::make_rows_data(m.out, row_bytes, std::move(fill),
-                                      [params, rows](int64_t, int64_t n) { params->written(n, rows); });
+  // After the last row: the parameters go, and so do the qweight pages the batches read in
+  // place (a batch takes a column slice of every qweight row, so none can go earlier).
+  e.data = transforms::make_rows_data(m.out, row_bytes, std::move(fill), [params, owned, rows](int64_t, int64_t n) {
+    if (params->written(n, rows)) owned->qweight.data->release(0, owned->qweight.nbytes());
+  });
   return e;
 }
 
