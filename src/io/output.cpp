@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -10,13 +11,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <system_error>
 
 namespace mc::io {
 
 namespace {
 std::atomic<bool> g_sync_on_close{false};
+std::atomic<int> g_mapped_writes{-1};  // -1: not set yet, MC_WRITE_MODE decides
 
 Error os_error(const fs::path& path, std::string_view what, int err = errno) {
   Error e = make_error(err == ENOSPC   ? ErrorCode::NoSpace
@@ -217,18 +221,19 @@ Status PendingOutput::commit() {
 Result<OutFile> OutFile::create(const fs::path& path, uint64_t size) {
   OutFile f;
   f.path_ = path;
-  f.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  f.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (f.fd_ < 0) return os_error(path, "cannot create");
   if (size > 0) {
     const int rc = posix_fallocate(f.fd_, 0, off_t(size));
     if (rc == ENOSPC) return os_error(path, "cannot reserve space", rc);
     if (rc != 0 && ftruncate(f.fd_, off_t(size)) != 0) return os_error(path, "cannot size");
+    if (rc == 0) f.reserved_ = size;
   }
   return f;
 }
 
 OutFile::OutFile(OutFile&& o) noexcept
-    : fd_(o.fd_), path_(std::move(o.path_)), write_mu_(std::move(o.write_mu_)) {
+    : fd_(o.fd_), path_(std::move(o.path_)), reserved_(o.reserved_), write_mu_(std::move(o.write_mu_)) {
   o.fd_ = -1;
 }
 OutFile& OutFile::operator=(OutFile&& o) noexcept {
@@ -236,6 +241,7 @@ OutFile& OutFile::operator=(OutFile&& o) noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
     path_ = std::move(o.path_);
+    reserved_ = o.reserved_;
     write_mu_ = std::move(o.write_mu_);
     o.fd_ = -1;
   }
@@ -290,6 +296,43 @@ Result<bool> OutFile::copy_from(int src_fd, uint64_t src_offset, uint64_t offset
     done += uint64_t(n);
   }
   return true;
+}
+
+OutFile::Window::~Window() {
+  if (map_) ::munmap(map_, map_len_);
+}
+
+Result<OutFile::Window> OutFile::map_window(uint64_t offset, uint64_t len) const {
+  Window w;
+  if (len == 0 || !mapped_writes() || offset + len > reserved_ || fd_ < 0) return w;
+  static const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+  const uint64_t start = offset & ~(page - 1);
+  const size_t map_len = size_t(offset + len - start);
+  // (create() opens the file O_RDWR: a write-only descriptor cannot back a shared mapping.)
+  void* m = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, off_t(start));
+  if (m == MAP_FAILED) return w;  // not mappable here: the caller writes instead
+  w.map_ = m;
+  w.map_len_ = map_len;
+  w.data_ = static_cast<std::byte*>(m) + (offset - start);
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  // Prefault all pages writable in one call instead of one fault per page; a kernel without it
+  // (before 5.14) says EINVAL and the pages fault in as they are written. Any other failure:
+  // no window, and the caller's pwrite reports what is wrong.
+  if (::madvise(m, map_len, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) return Window{};
+  return w;
+}
+
+void set_mapped_writes(bool on) { g_mapped_writes = on ? 1 : 0; }
+bool mapped_writes() {
+  int v = g_mapped_writes.load();
+  if (v < 0) {
+    const char* env = std::getenv("MC_WRITE_MODE");
+    v = env && std::string_view(env) == "mmap" ? 1 : 0;
+    g_mapped_writes = v;
+  }
+  return v == 1;
 }
 
 void set_sync_on_close(bool on) { g_sync_on_close = on; }

@@ -48,13 +48,26 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
         }
         if (!copied) MC_CHECK(t.item->file->pwrite(t.item->offset + t.begin, v->subspan(t.begin, len)));
       } else {
-        // Made and written a piece at a time, so the piece is still in the core's cache when
-        // the kernel copies it into the page cache (measured: 10-20% less CPU than making the
-        // whole chunk first), and the other threads take the file lock in between.
+        // Made a piece at a time, so the input piece is still in the core's cache when it is
+        // converted (and, when written, the output piece when the kernel copies it into the page
+        // cache: measured 10-20% less CPU than making the whole chunk first; the other threads
+        // take the file lock in between).
         const uint64_t a = std::max<uint64_t>(tensor.data->chunk_align(), 1);
         const uint64_t piece = std::max<uint64_t>(a, kPieceBytes / a * a);
-        if (buf.size() < std::min(piece, len)) buf.resize(std::min(piece, len));
-        for (uint64_t p = 0; p < len; p += piece) {
+        // One pass where the output can be mapped: converted straight into the page cache.
+        auto win = t.item->file->map_window(t.item->offset + t.begin, len);
+        if (!win) return std::move(win).error().with_tensor(tensor.name);
+        if (std::byte* dst = win->data()) {
+          for (uint64_t p = 0; p < len; p += piece) {
+            const uint64_t n = std::min(piece, len - p);
+            auto st = tensor.data->read(t.begin + p, std::span(dst + p, n));
+            if (!st) return std::move(st).error().with_tensor(tensor.name);
+          }
+        }
+        // Otherwise made in a buffer a piece at a time and written.
+        const uint64_t left = win->data() ? 0 : len;
+        if (buf.size() < std::min(piece, left)) buf.resize(std::min(piece, left));
+        for (uint64_t p = 0; p < left; p += piece) {
           const uint64_t n = std::min(piece, len - p);
           auto st = tensor.data->read(t.begin + p, std::span(buf.data(), n));
           if (!st) return std::move(st).error().with_tensor(tensor.name);

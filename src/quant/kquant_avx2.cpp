@@ -74,12 +74,11 @@ struct V {
     return _mm256_or_ps(_mm256_andnot_ps(m, mag), _mm256_and_ps(m, sign));
   }
   static M ge(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
-  static float hmax(F a) {
-    alignas(32) float v[8];
-    _mm256_store_ps(v, a);
-    float m = v[0];
-    for (int i = 1; i < 8; ++i) m = v[i] > m ? v[i] : m;
-    return m;
+  // The largest lane of a vector of magnitudes (no NaN, no -0: any order gives the same value).
+  static float hmax_abs(F a) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
   }
   static I cvti(F v) { return _mm256_cvttps_epi32(v); }  // exact small integers only
   // The 8 lanes as bytes (values in [-128, 127]).

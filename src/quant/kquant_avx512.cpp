@@ -82,12 +82,13 @@ struct V {
                                                _mm512_and_si512(m, _mm512_castps_si512(sign))));
   }
   static M ge(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
-  static float hmax(F a) {
-    alignas(64) float v[16];
-    _mm512_store_ps(v, a);
-    float m = v[0];
-    for (int i = 1; i < 16; ++i) m = v[i] > m ? v[i] : m;
-    return m;
+  // The largest lane of a vector of magnitudes (no NaN, no -0: any order gives the same value).
+  static float hmax_abs(F a) {
+    const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(a),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
   }
   static I cvti(F v) { return _mm512_cvttps_epi32(v); }  // exact small integers only
   // The 16 lanes as bytes (values in [-128, 127]).

@@ -15,6 +15,8 @@
 // agree with bits/group_size, g_idx entries outside [0, groups).
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 #include "formats/gptq_awq/gptq_awq.h"
 #include "formats/safetensors/safetensors.h"
@@ -184,6 +186,95 @@ struct OwnedModule {
   }
 };
 
+// The small per-tensor parts of a module, unpacked: g_idx, scales [groups, out] as f32 and zeros
+// [groups, out] (plus one for GPTQ v1 applied at use). Made once per tensor by the first row
+// batch that needs them and dropped once every row was written (Params below), so memory stays
+// at the tensors being written.
+struct Unpacked {
+  std::vector<int32_t> gi;
+  std::vector<float> sc;
+  std::vector<uint8_t> zeros;
+};
+
+Result<std::shared_ptr<const Unpacked>> unpack_params(const QInfo& qi, const Module& m, int64_t g) {
+  auto u = std::make_shared<Unpacked>();
+  const DType dt = m.scales->dtype;
+  std::vector<uint32_t> qz;
+  u->gi.resize(static_cast<size_t>(m.in));
+  u->sc.resize(static_cast<size_t>(m.groups * m.out));
+  MC_CHECK(load_as(*m.qzeros, qz));
+  {
+    std::vector<std::byte> raw(m.scales->nbytes());
+    MC_CHECK(m.scales->data->read(0, raw));
+    to_f32(dt, raw.data(), u->sc.data(), u->sc.size());
+  }
+  auto& gi = u->gi;
+  if (m.g_idx) {
+    if (m.g_idx->dtype == DType::I32) {
+      MC_CHECK(load_as(*m.g_idx, gi));
+    } else {
+      std::vector<int64_t> g64;
+      MC_CHECK(load_as(*m.g_idx, g64));
+      for (size_t i = 0; i < gi.size(); ++i) gi[i] = static_cast<int32_t>(std::clamp<int64_t>(g64[i], -1, INT32_MAX));
+    }
+    for (size_t i = 0; i < gi.size(); ++i)
+      if (gi[i] < 0 || gi[i] >= m.groups)
+        return make_error(ErrorCode::Corrupt, "g_idx[{}] = {} is outside [0, {})", i, gi[i], m.groups)
+            .with_tensor(m.g_idx->name);
+  } else {
+    for (size_t i = 0; i < gi.size(); ++i) gi[i] = static_cast<int32_t>(int64_t(i) / g);
+  }
+  const int64_t zw = m.out * qi.bits / 32;  // GPTQ qzeros words per row
+  u->zeros.resize(static_cast<size_t>(m.groups * m.out));
+  for (int64_t k = 0; k < m.groups; ++k) {
+    uint8_t* zrow = u->zeros.data() + k * m.out;
+    if (qi.method == Method::Gptq) quant::unpack_stream(qz.data() + k * zw, 1, m.out, qi.bits, zrow, 1);
+    else quant::unpack_awq_row(qz.data() + k * (m.out / 8), m.out, zrow);
+  }
+  return std::shared_ptr<const Unpacked>(std::move(u));
+}
+
+// Unpacked parameters shared by the row batches of one tensor.
+class Params {
+ public:
+  Result<std::shared_ptr<const Unpacked>> get(const QInfo& qi, const Module& m, int64_t g) {
+    std::lock_guard lock(mu_);
+    if (!u_) u_ = MC_TRY(unpack_params(qi, m, g));
+    return u_;
+  }
+  // The writer is done with n more rows: after the last one nothing needs the parameters.
+  // Returns true when that was the last row.
+  bool written(int64_t n, int64_t rows) {
+    std::lock_guard lock(mu_);
+    done_ += n;
+    if (done_ < rows) return false;
+    u_.reset();
+    done_ = 0;  // a later read (validation) makes them again
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const Unpacked> u_;
+  int64_t done_ = 0;
+};
+
+// Words [c0, c1) of each of `rows` rows of a [rows, cols] 32-bit tensor, as rows of c1 - c0 words.
+Status read_columns(const TensorEntry& t, int64_t rows, int64_t cols, int64_t c0, int64_t c1, std::vector<uint32_t>& dst) {
+  const int64_t w = c1 - c0;
+  dst.resize(static_cast<size_t>(rows * w));
+  if (auto v = t.data->view(); v && v->size() == t.nbytes()) {  // strided: no call per row
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst.data() + r * w, v->data() + uint64_t(r * cols + c0) * 4, uint64_t(w) * 4);
+    return {};
+  }
+  if (w == cols) return t.data->read(0, std::as_writable_bytes(std::span(dst)));
+  for (int64_t r = 0; r < rows; ++r)
+    MC_CHECK(t.data->read(uint64_t(r * cols + c0) * 4,
+                          std::as_writable_bytes(std::span(dst.data() + r * w, static_cast<size_t>(w)))));
+  return {};
+}
+
 TensorEntry dequantized(const QInfo& qi, const Module& src) {
   auto owned = std::make_shared<const OwnedModule>(src);
   const Module& m = owned->m;
@@ -192,60 +283,45 @@ TensorEntry dequantized(const QInfo& qi, const Module& src) {
   const int64_t g = qi.group_size < 0 ? m.in : qi.group_size;
   e.stored_bits = double(qi.bits) + double(16 + qi.bits) / double(g);
   const uint64_t row_bytes = uint64_t(m.in) * dtype_size(dt);
-  auto fill = [qi, owned, dt, g, row_bytes](int64_t r0, int64_t n, std::byte* dst) -> Status {
+  auto params = std::make_shared<Params>();
+  auto fill = [qi, owned, params, dt, g, row_bytes](int64_t r0, int64_t n, std::byte* dst) -> Status {
     const Module& m = owned->m;
-    std::vector<uint32_t> qw, qz;
-    std::vector<int32_t> gi(static_cast<size_t>(m.in));
-    std::vector<float> sc(static_cast<size_t>(m.groups * m.out));
-    MC_CHECK(load_as(*m.qweight, qw));
-    MC_CHECK(load_as(*m.qzeros, qz));
-    {
-      std::vector<std::byte> raw(m.scales->nbytes());
-      MC_CHECK(m.scales->data->read(0, raw));
-      to_f32(dt, raw.data(), sc.data(), sc.size());
-    }
-    if (m.g_idx) {
-      if (m.g_idx->dtype == DType::I32) {
-        MC_CHECK(load_as(*m.g_idx, gi));
-      } else {
-        std::vector<int64_t> g64;
-        MC_CHECK(load_as(*m.g_idx, g64));
-        for (size_t i = 0; i < gi.size(); ++i) gi[i] = static_cast<int32_t>(std::clamp<int64_t>(g64[i], -1, INT32_MAX));
-      }
-      for (size_t i = 0; i < gi.size(); ++i)
-        if (gi[i] < 0 || gi[i] >= m.groups)
-          return make_error(ErrorCode::Corrupt, "g_idx[{}] = {} is outside [0, {})", i, gi[i], m.groups)
-              .with_tensor(m.g_idx->name);
+    const auto u = MC_TRY(params->get(qi, m, g));
+    // Only the qweight words of output rows [r0, r0 + n): columns of qweight.
+    std::vector<uint32_t> qw;
+    int64_t w0 = r0, qcols = n;
+    if (qi.method == Method::Gptq) {
+      MC_CHECK(read_columns(*m.qweight, m.qweight->shape[0], m.out, r0, r0 + n, qw));
     } else {
-      for (size_t i = 0; i < gi.size(); ++i) gi[i] = static_cast<int32_t>(int64_t(i) / g);
+      w0 = r0 / 8;
+      qcols = (r0 + n + 7) / 8 - w0;
+      MC_CHECK(read_columns(*m.qweight, m.in, m.out / 8, w0, w0 + qcols, qw));
     }
-    const int64_t zw = m.out * qi.bits / 32;  // GPTQ qzeros words per row
-    std::vector<uint8_t> col(static_cast<size_t>(m.in)), zrow(static_cast<size_t>(m.out));
+    std::vector<uint8_t> col(static_cast<size_t>(m.in));
     std::vector<float> row(static_cast<size_t>(m.in));
-    std::vector<uint8_t> zeros(static_cast<size_t>(m.groups * m.out));
-    for (int64_t k = 0; k < m.groups; ++k) {
-      if (qi.method == Method::Gptq) quant::unpack_stream(qz.data() + k * zw, 1, m.out, qi.bits, zrow.data(), 1);
-      else quant::unpack_awq_row(qz.data() + k * (m.out / 8), m.out, zrow.data());
-      std::copy(zrow.begin(), zrow.end(), zeros.begin() + k * m.out);
-    }
     const float zplus = qi.method == Method::Gptq && qi.v1 ? 1.0f : 0.0f;
     for (int64_t o = r0; o < r0 + n; ++o) {
       if (qi.method == Method::Gptq) {
-        quant::unpack_stream(qw.data() + o, m.out, m.in, qi.bits, col.data(), 1);
+        quant::unpack_stream(qw.data() + (o - r0), qcols, m.in, qi.bits, col.data(), 1);
       } else {
-        const int64_t word = o / 8, shift = 4 * quant::kAwqReverseOrder[static_cast<size_t>(o % 8)];
+        const int64_t word = o / 8 - w0, shift = 4 * quant::kAwqReverseOrder[static_cast<size_t>(o % 8)];
         for (int64_t i = 0; i < m.in; ++i)
-          col[static_cast<size_t>(i)] = static_cast<uint8_t>((qw[static_cast<size_t>(i * (m.out / 8) + word)] >> shift) & 0xF);
+          col[static_cast<size_t>(i)] = static_cast<uint8_t>((qw[static_cast<size_t>(i * qcols + word)] >> shift) & 0xF);
       }
       for (int64_t i = 0; i < m.in; ++i) {
-        const size_t gz = static_cast<size_t>(gi[static_cast<size_t>(i)] * m.out + o);
-        row[static_cast<size_t>(i)] = sc[gz] * (float(col[static_cast<size_t>(i)]) - (float(zeros[gz]) + zplus));
+        const size_t gz = static_cast<size_t>(u->gi[static_cast<size_t>(i)] * m.out + o);
+        row[static_cast<size_t>(i)] = u->sc[gz] * (float(col[static_cast<size_t>(i)]) - (float(u->zeros[gz]) + zplus));
       }
       from_f32(row.data(), dt, dst + uint64_t(o - r0) * row_bytes, row.size());
     }
     return {};
   };
-  e.data = transforms::make_rows_data(m.out, row_bytes, std::move(fill));
+  const int64_t rows = m.out;
+  // After the last row: the parameters go, and so do the qweight pages the batches read in
+  // place (a batch takes a column slice of every qweight row, so none can go earlier).
+  e.data = transforms::make_rows_data(m.out, row_bytes, std::move(fill), [params, owned, rows](int64_t, int64_t n) {
+    if (params->written(n, rows)) owned->qweight.data->release(0, owned->qweight.nbytes());
+  });
   return e;
 }
 

@@ -226,8 +226,128 @@ void unpack(const uint32_t* words, int64_t n, int bits, uint8_t* q) {
   }
 }
 
+namespace {
+#ifdef MC_MLX_AVX2
+// 2-, 4- and 8-bit rows in one pass: per group its range, parameters and q values (the same
+// operations as group_params / quantize_group_avx2), packed 32 values at a time straight into the
+// output words with integer shuffles (exact), so no q byte goes through memory.
+// Lane k of the result: the max (min) over the lanes of v[k]. The lanes hold no NaN (min_max
+// never lets one in), so the order of the comparisons does not change the value; only the sign
+// of a zero could, and a zero end of the range reaches no output (params_from_range: the
+// range, the mask and q0 are the same for +0 and -0, and a zero edge gives bias 0).
+template <bool Max>
+__attribute__((target("avx2"))) inline __m256 op(__m256 a, __m256 b) {
+  return Max ? _mm256_max_ps(a, b) : _mm256_min_ps(a, b);
+}
+template <bool Max>
+__attribute__((target("avx2"))) inline __m256 reduce8(const __m256* v) {
+  __m256 t[4];
+  for (int i = 0; i < 4; ++i)
+    t[i] = op<Max>(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  const __m256 u0 = op<Max>(_mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm256_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 u1 = op<Max>(_mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm256_shuffle_ps(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return op<Max>(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// params_from_range for 8 groups side by side: the same fp32 operations, element-wise.
+__attribute__((target("avx2"))) inline void params8(__m256 w_min, __m256 w_max, int bits, float* scales,
+                                                     float* biases) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+  const __m256 mask = _mm256_cmp_ps(_mm256_andnot_ps(sign, w_min), _mm256_andnot_ps(sign, w_max), _CMP_GT_OQ);
+  __m256 scale = _mm256_div_ps(_mm256_sub_ps(w_max, w_min), _mm256_set1_ps(float((1 << bits) - 1)));
+  scale = _mm256_max_ps(_mm256_set1_ps(1e-7f), scale);  // std::max(scale, 1e-7f), NaN kept
+  scale = _mm256_blendv_ps(_mm256_xor_ps(scale, sign), scale, mask);
+  const __m256 edge = _mm256_blendv_ps(w_max, w_min, mask);
+  const __m256 q0 = _mm256_round_ps(_mm256_div_ps(edge, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 nz = _mm256_cmp_ps(q0, zero, _CMP_NEQ_UQ);  // C's q0 != 0
+  _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, _mm256_div_ps(edge, q0), nz));
+  _mm256_storeu_ps(biases, _mm256_and_ps(edge, nz));
+}
+
+// 2-, 4- and 8-bit rows in one pass: per 8 groups their ranges and parameters side by side, then
+// the q values (the operations of quantize_group_avx2) packed 32 at a time straight into the
+// output words with integer shuffles (exact), so no q byte goes through memory. Groups past the
+// last whole 8 take the one-group functions.
+template <int G>
+__attribute__((target("avx2"))) void quantize_row_avx2(const float* w, int64_t cols, int bits, uint8_t* out,
+                                                       float* scales, float* biases) {
+  const __m256 magic = _mm256_set1_ps(12582912.0f), zero = _mm256_setzero_ps();
+  const __m256 n_bins = _mm256_set1_ps(float((1 << bits) - 1));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const int64_t groups = cols / G;
+  for (int64_t g0 = 0; g0 < groups; g0 += 8) {
+    if (g0 + 8 <= groups) {
+      __m256 hi[8], lo[8];
+      for (int k = 0; k < 8; ++k) {
+        const float* wg = w + (g0 + k) * G;
+        lo[k] = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+        hi[k] = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int j = 0; j < G; j += 8) {
+          const __m256 x = _mm256_loadu_ps(wg + j);
+          hi[k] = _mm256_max_ps(x, hi[k]);
+          lo[k] = _mm256_min_ps(x, lo[k]);
+        }
+      }
+      params8(reduce8<false>(lo), reduce8<true>(hi), bits, scales + g0, biases + g0);
+    } else {
+      for (int64_t g = g0; g < groups; ++g) {
+        float w_min, w_max;
+        min_max_avx2<G>(w + g * G, w_min, w_max);
+        const GroupParams p = params_from_range(w_min, w_max, bits);
+        scales[g] = p.scale;
+        biases[g] = p.bias;
+      }
+    }
+    for (int64_t g = g0; g < std::min(groups, g0 + 8); ++g) {
+      const float* wg = w + g * G;
+      const __m256 bias = _mm256_set1_ps(biases[g]), scale = _mm256_set1_ps(scales[g]);
+      for (int j = 0; j < G; j += 32) {
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k) {
+          __m256 v = _mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(wg + j + 8 * k), bias), scale);
+          v = _mm256_sub_ps(_mm256_add_ps(v, magic), magic);  // round_even
+          v = _mm256_min_ps(_mm256_max_ps(v, zero), n_bins);   // a NaN lane becomes 0
+          q[k] = _mm256_cvttps_epi32(v);
+        }
+        // 32 q values as bytes, in order.
+        const __m256i bytes = _mm256_permutevar8x32_epi32(
+            _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3])), order);
+        const int64_t at = (g * G + j) * bits / 8;
+        if (bits == 8) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + at), bytes);
+        } else if (bits == 4) {  // byte pairs -> b0 | b1 << 4
+          const __m256i m = _mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x1001));
+          const __m256i b = _mm256_permute4x64_epi64(_mm256_packus_epi16(m, m), 0xD8);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(out + at), _mm256_castsi256_si128(b));
+        } else {  // bits == 2: byte pairs -> b0 | b1 << 2, then pairs of those -> m0 | m1 << 4
+          const __m256i m = _mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x0401));
+          const __m256i d = _mm256_madd_epi16(m, _mm256_set1_epi32(0x00100001));
+          const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(d, d), _mm256_packus_epi32(d, d));
+          const __m256i lo4 = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(out + at), _mm256_castsi256_si128(lo4));
+        }
+      }
+    }
+  }
+}
+#endif
+}  // namespace
+
 void quantize_row(const float* w, int64_t cols, int bits, int group_size, uint32_t* packed,
                   float* scales, float* biases, uint8_t* scratch) {
+#ifdef MC_MLX_AVX2
+  if ((bits == 2 || bits == 4 || bits == 8) && have_avx2()) {
+    auto* out = reinterpret_cast<uint8_t*>(packed);
+    switch (group_size) {
+      case 32: return quantize_row_avx2<32>(w, cols, bits, out, scales, biases);
+      case 64: return quantize_row_avx2<64>(w, cols, bits, out, scales, biases);
+      case 128: return quantize_row_avx2<128>(w, cols, bits, out, scales, biases);
+      default: break;
+    }
+  }
+#endif
   const int64_t groups = cols / group_size;
   for (int64_t g = 0; g < groups; ++g) {
     const float* wg = w + g * group_size;

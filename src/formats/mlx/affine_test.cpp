@@ -279,5 +279,51 @@ TEST(MlxQuantize, EqualsNumpyOracleByteForByte) {
   }
 }
 
+// quantize_row (one pass: 8 groups' parameters side by side, q values packed in registers for
+// 2/4/8 bits) against the one-group functions and pack(), on rows with every kind of group:
+// random, constant, all negative, signed zeros, ties, NaN and infinities; whole batches of 8
+// groups and a tail.
+TEST(MlxAffine, RowEqualsGroupByGroup) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  for (int bits : {2, 3, 4, 5, 6, 8}) {
+    for (int group : {32, 64, 128}) {
+      const int64_t cols = int64_t(group) * 19;  // two batches of 8 groups and a tail of 3
+      std::vector<float> w(static_cast<size_t>(cols));
+      for (int64_t g = 0; g < cols / group; ++g) {
+        float* x = w.data() + g * group;
+        for (int j = 0; j < group; ++j) {
+          switch (g % 10) {
+            case 0: x[j] = 0.25f; break;                                    // constant
+            case 1: x[j] = -std::fabs(nd(rng)) - 0.001f; break;             // all negative
+            case 2: x[j] = j % 2 ? 0.0f : -0.0f; break;                     // signed zeros
+            case 3: x[j] = float(j % 16) * 0.5f - 2.0f; break;              // ties
+            case 4: x[j] = j == 5 ? std::nanf("") : nd(rng); break;         // a NaN
+            case 5: x[j] = j == 3 ? INFINITY : nd(rng); break;              // +inf
+            case 6: x[j] = j == 9 ? -INFINITY : nd(rng); break;             // -inf
+            default: x[j] = nd(rng); break;
+          }
+        }
+      }
+      const int64_t words = packed_words(cols, bits), groups = cols / group;
+      std::vector<uint32_t> got(static_cast<size_t>(words)), want(static_cast<size_t>(words));
+      std::vector<float> gs(static_cast<size_t>(groups)), gb(gs.size()), ws(gs.size()), wb(gs.size());
+      std::vector<uint8_t> scratch(static_cast<size_t>(cols)), q(static_cast<size_t>(cols));
+      quantize_row(w.data(), cols, bits, group, got.data(), gs.data(), gb.data(), scratch.data());
+      for (int64_t g = 0; g < groups; ++g) {
+        const GroupParams p = group_params(w.data() + g * group, group, bits);
+        ws[size_t(g)] = p.scale;
+        wb[size_t(g)] = p.bias;
+        quantize_group(w.data() + g * group, group, bits, p, q.data() + g * group);
+      }
+      pack(q.data(), cols, bits, want.data());
+      SCOPED_TRACE(testing::Message() << bits << " bits, group " << group);
+      EXPECT_EQ(got, want);
+      EXPECT_EQ(std::memcmp(gs.data(), ws.data(), gs.size() * 4), 0) << "scales";
+      EXPECT_EQ(std::memcmp(gb.data(), wb.data(), gb.size() * 4), 0) << "biases";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mc::mlx

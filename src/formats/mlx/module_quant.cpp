@@ -1,6 +1,7 @@
 #include "formats/mlx/module_quant.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -10,6 +11,8 @@
 namespace mc::mlx {
 
 namespace {
+
+constexpr int64_t kRowBatchElems = int64_t(1) << 14;
 
 // Row states of the kept scales/biases.
 enum : uint8_t { kEmpty = 0, kFilling = 1, kReady = 2 };
@@ -41,9 +44,13 @@ class Module {
   Status weight_rows(int64_t r0, int64_t n, std::byte* dst) {
     const uint64_t w_row = uint64_t(words_) * 4;
     packed_.resize(size_t(words_));
+    // Straight into dst when its words are aligned (they are in the writer's buffers).
+    const bool direct = reinterpret_cast<uintptr_t>(dst) % alignof(uint32_t) == 0;
     return for_batches(r0, n, [&](int64_t row, const float* w) {
-      quantize_row(w, cols_, bits_, group_, packed_.data(), sc_.data(), bi_.data(), scratch_.data());
-      std::memcpy(dst + uint64_t(row - r0) * w_row, packed_.data(), w_row);
+      std::byte* out = dst + uint64_t(row - r0) * w_row;
+      uint32_t* words = direct ? reinterpret_cast<uint32_t*>(out) : packed_.data();
+      quantize_row(w, cols_, bits_, group_, words, sc_.data(), bi_.data(), scratch_.data());
+      if (!direct) std::memcpy(out, packed_.data(), w_row);
       keep(row);
     });
   }
@@ -91,7 +98,8 @@ class Module {
   // Reads source rows [r0, r0 + n) in batches and calls f(row, values) for each.
   template <typename F>
   Status for_batches(int64_t r0, int64_t n, F&& f) {
-    const int64_t batch = std::max<int64_t>(1, transforms::kBatchElems / std::max<int64_t>(cols_, 1));
+    // A few rows at a time (64 KiB of f32), so they are still in the core's cache when quantized.
+    const int64_t batch = std::max<int64_t>(1, kRowBatchElems / std::max<int64_t>(cols_, 1));
     thread_local std::vector<float> buf;
     sc_.resize(size_t(groups_));
     bi_.resize(size_t(groups_));
