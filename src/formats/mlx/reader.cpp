@@ -60,7 +60,14 @@ Result<Params> params_from(const ojson& o, Params base, const std::string& what)
     (std::string_view(k) == "bits" ? base.bits : base.group_size) = it->get<int>();
   }
   base.quantized = true;
-  MC_CHECK(check_params(base.bits, base.group_size));
+  if (auto st = check_params(base.bits, base.group_size); !st) {
+    // The writer's refusal of an option; read from a file, the same values are a corrupt config.
+    Error e = std::move(st).error();
+    e.code = ErrorCode::Corrupt;
+    e.message = what + ": " + e.message;
+    e.hint = "config.json's quantization does not describe an MLX model: fix bits/group_size or re-download it";
+    return e;
+  }
   return base;
 }
 
@@ -76,6 +83,11 @@ Result<Params> params_for(const ojson* q, const std::string& prefix) {
     }
     if (it->is_object()) return params_from(*it, p, "config.json quantization." + prefix);
   }
+  return p;
+}
+
+Result<Params> with_config_path(Result<Params> p, const fs::path& dir) {
+  if (!p) return std::move(p).error().with_path((dir / "config.json").string());
   return p;
 }
 
@@ -217,7 +229,7 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
           .with_tensor(t.name)
           .with_hint("the directory is incomplete: a quantized module needs weight, scales and biases");
     }
-    const Params p = MC_TRY(params_for(q, prefix));
+    const Params p = MC_TRY(with_config_path(params_for(q, prefix), path));
     if (!p.quantized) {
       return make_error(ErrorCode::Mismatch, "config.json says '{}' is not quantized, but it has scales",
                         prefix)
@@ -237,7 +249,7 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
       if (consumed.count(prefix)) {
         const auto* s = st.find(prefix + ".scales");
         const auto* b = st.find(prefix + ".biases");
-        const Params p = MC_TRY(params_for(q, prefix));
+        const Params p = MC_TRY(with_config_path(params_for(q, prefix), path));
         const int64_t in = MC_TRY(check_module(t, *s, *b, p));
         m.tensors.put(dequantized_entry(t, *s, *b, p, in));
         continue;
@@ -320,7 +332,7 @@ formats::ValidationReport validate_dir(const fs::path& path) {
       }
       auto p = params_for(q, prefix);
       if (!p) {
-        r.errors.push_back(std::move(p).error().with_tensor(t.name));
+        r.errors.push_back(std::move(p).error().with_path((path / "config.json").string()).with_tensor(t.name));
         continue;
       }
       if (auto in = check_module(t, *s, *b, *p); !in) r.errors.push_back(std::move(in).error().with_path(path.string()));

@@ -148,13 +148,14 @@ std::vector<fs::path> find_weight_files(const fs::path& path) {
     return {};
   }
   if (!fs::is_directory(path, ec)) return {};
-  if (fs::is_regular_file(path / std::string(kIndexName), ec))
-    return {path / std::string(kIndexName)};
-  if (fs::is_regular_file(path / std::string(kSingleName), ec))
-    return {path / std::string(kSingleName)};
+  // Whatever sits at a weight file's name counts (a directory, FIFO or dangling link there too),
+  // so that opening it says what is wrong with it instead of "no weights".
+  auto present = [&](const fs::path& p) { return fs::exists(fs::symlink_status(p, ec)); };
+  if (present(path / std::string(kIndexName))) return {path / std::string(kIndexName)};
+  if (present(path / std::string(kSingleName))) return {path / std::string(kSingleName)};
   std::vector<fs::path> found;
   for (const auto& de : fs::directory_iterator(path, ec))
-    if (de.is_regular_file(ec) && de.path().extension() == ".safetensors") found.push_back(de.path());
+    if (!de.is_directory(ec) && de.path().extension() == ".safetensors") found.push_back(de.path());
   std::sort(found.begin(), found.end());
   return found;
 }
