@@ -65,13 +65,20 @@ Status check_input(const Model& m, bool check_weights) {
   if (m.config.empty()) return {};
   auto ac = arch::from_hf_config(m.config);
   if (!ac) return std::move(ac).error().with_path(config_source(m));
-  if (ac->family == arch::Family::Unknown || !check_weights || m.tensors.empty()) return {};
+  if (ac->family == arch::Family::Unknown) return {};
   if (ac->info()->decoder == arch::Decoder::LlamaLike && ac->head_dim % 2 != 0) {
     return make_error(ErrorCode::Corrupt, "head size {} is odd: rotary embeddings rotate pairs of dimensions",
                       ac->head_dim)
         .with_path(config_source(m))
         .with_hint("fix head_dim (or hidden_size / num_attention_heads) in config.json");
   }
+  if (!m.config.contains("head_dim") && ac->num_heads > 0 && ac->hidden_size % ac->num_heads != 0) {
+    return make_error(ErrorCode::Corrupt, "hidden size {} is not a multiple of the {} attention heads",
+                      ac->hidden_size, ac->num_heads)
+        .with_path(config_source(m))
+        .with_hint("fix hidden_size or num_attention_heads in config.json (or give head_dim)");
+  }
+  if (!check_weights || m.tensors.empty()) return {};
   auto specs = arch::hf_param_specs(*ac);
   if (!specs) return {};  // a family without a parameter table: nothing to compare
   // Only weights named as transformers names them can be compared (quantized or foreign layouts

@@ -72,7 +72,9 @@ Confidence detect_pt(const fs::path& p) {
                      pr.tail.find("/data.pkl") != std::string::npos;
     const bool script = pr.tail.find("/constants.pkl") != std::string::npos;
     if (pkl && !script) return Confidence::Certain;
-    return Confidence::No;
+    // A broken archive named like a checkpoint is read as one, so the reader says what is wrong.
+    const auto ext = p.extension();
+    return !script && (ext == ".bin" || ext == ".pt" || ext == ".pth") ? Confidence::Maybe : Confidence::No;
   }
   // Legacy torch.save: a pickled magic number 0x1950a86a20f9469cfc6c first.
   static constexpr unsigned char kLegacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20};

@@ -91,6 +91,11 @@ Result<Params> with_config_path(Result<Params> p, const fs::path& dir) {
   return p;
 }
 
+Result<int64_t> in_dir(Result<int64_t> r, const fs::path& dir) {
+  if (!r) return std::move(r).error().with_path(dir.string());
+  return r;
+}
+
 Error shape_error(const std::string& tensor, std::string msg) {
   Error e;
   e.code = ErrorCode::Mismatch;
@@ -211,6 +216,8 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
   std::string text;
   ojson cfg = MC_TRY(read_config(path, &text));
   const ojson* q = quant_object(cfg);
+  // The model-wide values are checked even when no module is quantized (as `validate` does).
+  if (q) (void)MC_TRY(with_config_path(params_for(q, ""), path));
   auto l = MC_TRY(load(path));
   // A directory with only config.json reads as a model without weights (inspect shows it;
   // convert refuses it as having no weights).
@@ -236,7 +243,7 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
           .with_path(path.string())
           .with_tensor(t.name);
     }
-    const int64_t in = MC_TRY(check_module(*w, t, *b, p));
+    const int64_t in = MC_TRY(in_dir(check_module(*w, t, *b, p), path));
     (void)in;
     consumed.insert(prefix);
   }
@@ -250,7 +257,7 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
         const auto* s = st.find(prefix + ".scales");
         const auto* b = st.find(prefix + ".biases");
         const Params p = MC_TRY(with_config_path(params_for(q, prefix), path));
-        const int64_t in = MC_TRY(check_module(t, *s, *b, p));
+        const int64_t in = MC_TRY(in_dir(check_module(t, *s, *b, p), path));
         m.tensors.put(dequantized_entry(t, *s, *b, p, in));
         continue;
       }

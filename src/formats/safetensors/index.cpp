@@ -88,9 +88,10 @@ Result<StSet> open_index(const fs::path& dir_or_index) {
   StSet set;
   set.dir = index_path.parent_path();
   set.index_total_size = idx.total_size;
-  if (idx.total_size_invalid)
-    set.warnings.push_back(fmt::format("{}: metadata.total_size is {}, not a byte count",
-                                       index_path.string(), *idx.total_size_invalid));
+  if (idx.total_size_invalid)  // as `validate` says: the index is not one transformers wrote
+    return index_error(ErrorCode::Corrupt, index_path,
+                       fmt::format("metadata.total_size is {}, not a byte count", *idx.total_size_invalid),
+                       "set it to the sum of the tensor byte sizes, or re-download the index");
   uint64_t sum = 0;
   for (const auto& shard : idx.shards) {
     const fs::path sp = set.dir / shard;
@@ -126,7 +127,8 @@ Result<StSet> open_index(const fs::path& dir_or_index) {
   }
   for (const auto& [name, shard] : idx.weight_map) {
     if (!set.tensors.contains(name)) {
-      Error e = index_error(ErrorCode::NotFound, set.dir / shard,
+      // The shard is there: the index and the shard disagree (Mismatch, as `validate` says).
+      Error e = index_error(ErrorCode::Mismatch, set.dir / shard,
                             fmt::format("the index lists this tensor in {}, but the shard does "
                                         "not contain it",
                                         shard),
