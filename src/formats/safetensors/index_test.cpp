@@ -67,7 +67,7 @@ TEST(StIndex, MissingTensorInShardIsAnError) {
            R"("l1.w":"model-00003-of-00003.safetensors"}})");
   auto set = open_index(dir.path());
   ASSERT_FALSE(set.ok());
-  EXPECT_EQ(set.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(set.error().code, ErrorCode::Mismatch);  // the shard is there; it and the index disagree
   EXPECT_EQ(set.error().tensor, "l0.w");
   EXPECT_NE(set.error().message.find("model-00001-of-00003.safetensors"), std::string::npos);
 }

@@ -304,8 +304,10 @@ Result<TorchFile> open_any(const std::string& path, const ReadOptions& opt, std:
   if (sd->kind != Kind::Dict) {
     // torch.save of a model's weights pickles a dict; anything else (a list, a number, a call of
     // some function a hostile file names) is not a checkpoint, and is only ever read as data.
-    return make_error(ErrorCode::Corrupt, "the pickle holds a {}, not a state dict (a dict of tensors)",
-                      kind_name(sd->kind))
+    std::string why;
+    if (auto w = check_weights_only(*sd); !w) why = " (" + w.error().message + ")";
+    return make_error(ErrorCode::Corrupt, "the pickle holds a {}, not a state dict (a dict of tensors){}",
+                      kind_name(sd->kind), why)
         .with_hint("this is not a torch.save checkpoint of a model's weights (nothing in it was run)");
   }
   f.state_dict = sd;
