@@ -206,7 +206,9 @@ ojson to_hf_config(const ArchConfig& c) {
     j["num_attention_heads"] = c.num_heads;
     j["num_hidden_layers"] = c.num_layers;
     j["num_key_value_heads"] = c.num_kv_heads;
-    if (c.head_dim != c.hidden_size / c.num_heads || (row && row->default_head_dim > 0)) j["head_dim"] = c.head_dim;
+    // An unknown family may carry no head count (num_heads 0): head_dim is then written as it is.
+    if (c.num_heads <= 0 || c.head_dim != c.hidden_size / c.num_heads || (row && row->default_head_dim > 0))
+      j["head_dim"] = c.head_dim;
     j["rms_norm_eps"] = c.norm_eps;
     j["rope_theta"] = c.rope_theta;
     j["rope_scaling"] = c.rope_scaling;

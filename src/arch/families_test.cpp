@@ -184,3 +184,24 @@ TEST(Families, NormParameters) {
 
 }  // namespace
 }  // namespace mc::arch
+
+namespace mc::arch {
+namespace {
+
+// An unknown family's config need not say how many heads it has: writing it back must not
+// divide by the zero head count (found by fuzzing config.json).
+TEST(Families, UnknownFamilyWithoutHeadsWritesBack) {
+  auto c = from_hf_config(ojson::parse(R"({"model_type": "falcon", "hidden_size": 64})"));
+  ASSERT_TRUE(c.ok()) << c.error().render();
+  ASSERT_EQ(c->family, Family::Unknown);
+  c->num_heads = 0;
+  c->hidden_size = 64;
+  c->head_dim = 16;
+  const ojson j = to_hf_config(*c);
+  EXPECT_EQ(j["num_attention_heads"], 0);
+  EXPECT_EQ(j["head_dim"], 16);
+  EXPECT_EQ(j["hidden_size"], 64);
+}
+
+}  // namespace
+}  // namespace mc::arch

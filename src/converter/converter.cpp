@@ -151,11 +151,8 @@ fs::path default_output_path(const fs::path& input, const formats::Engine& to, c
 
 Result<Model> read_input(const fs::path& input, const std::string& input_format,
                          const formats::ReadOptions& opt, const formats::Engine** engine_out) {
-  std::error_code ec;
-  if (!fs::exists(input, ec)) {
-    return make_error(ErrorCode::NotFound, "input does not exist").with_path(input.string());
-  }
-  if (input_format == "auto" && !io::is_dir(input) && input.extension() == ".json") {
+  MC_CHECK(check_input_path(input));
+  if (input_format == "auto" && input.extension() == ".json" && (!io::is_dir(input) || !formats::detect(input).engine)) {
     if (engine_out) *engine_out = nullptr;
     return read_config_only(input);
   }
@@ -253,6 +250,7 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
   const formats::Engine* from = nullptr;
   Model model = MC_TRY(read_input(req.input, req.input_format, ro, &from));
   if (model.tensors.empty() && !req.fake_weight) {
+    MC_CHECK(check_has_tensors(model));
     return make_error(ErrorCode::InvalidArgument, "the input has no weights")
         .with_path(req.input.string())
         .with_hint("pass --fake-weight to make a model from the config alone");
@@ -433,6 +431,7 @@ Result<ojson> inspect(const fs::path& input, const std::string& input_format) {
 }
 
 Result<formats::ValidationReport> validate(const fs::path& input, const std::string& input_format) {
+  MC_CHECK(check_input_path(input));
   const formats::Engine* eng = input_format == "auto" ? formats::detect(input).engine
                                                        : formats::find_engine(input_format);
   if (!eng) {
@@ -452,8 +451,10 @@ Result<formats::ValidationReport> validate(const fs::path& input, const std::str
       if (c == ErrorCode::Corrupt || c == ErrorCode::Truncated || c == ErrorCode::LimitExceeded ||
           c == ErrorCode::Mismatch)
         r.errors.push_back(std::move(m).error());
-    } else if (auto st = check_input(*m); !st) {
+    } else if (auto st = check_has_tensors(*m); !st) {
       r.errors.push_back(std::move(st).error());
+    } else if (auto st2 = check_input(*m); !st2) {
+      r.errors.push_back(std::move(st2).error());
     }
   }
   return r;

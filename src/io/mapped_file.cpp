@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -18,10 +19,45 @@ Error os_error(const std::string& path, std::string_view what) {
                     std::strerror(errno))
       .with_path(path);
 }
+const char* kind_name(mode_t m) {
+  if (S_ISDIR(m)) return "directory";
+  if (S_ISFIFO(m)) return "FIFO";
+  if (S_ISSOCK(m)) return "socket";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "device";
+  return "special file";
+}
+
+Error not_regular(const std::string& path, mode_t m) {
+  return make_error(ErrorCode::Corrupt, "not a regular file (a {})", kind_name(m))
+      .with_path(path)
+      .with_hint("it should be a file: check the path");
+}
 }  // namespace
 
+Status check_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return os_error(path, "cannot open");
+  if (S_ISLNK(st.st_mode) && ::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(path, ec);
+    errno = err;
+    if (err == ENOENT) {
+      return make_error(ErrorCode::NotFound, "a link to '{}', which does not exist", target.string())
+          .with_path(path)
+          .with_hint("the link is dangling: download the file it should point at, or fix the link");
+    }
+    return os_error(path, "cannot open");
+  }
+  if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+  if (::access(path.c_str(), R_OK) != 0) return os_error(path, "cannot open");
+  return {};
+}
+
 Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  MC_CHECK(check_regular_file(path));
+  // O_NONBLOCK: should the path have turned into a FIFO since the check, open() must not wait.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return os_error(path, "cannot open");
   struct stat st {};
   if (fstat(fd, &st) != 0) {
@@ -31,7 +67,7 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& pa
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return make_error(ErrorCode::InvalidArgument, "not a regular file").with_path(path);
+    return not_regular(path, st.st_mode);
   }
   std::shared_ptr<MappedFile> m(new MappedFile());
   m->path_ = path;
@@ -87,13 +123,7 @@ Status check_json_depth(std::string_view text, const std::string& path, size_t m
 }
 
 Result<std::string> read_text_file(const std::string& path, size_t max_bytes) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return os_error(path, "cannot open");
-  if (!S_ISREG(st.st_mode)) {
-    return make_error(ErrorCode::Corrupt, "not a regular file (a {})", S_ISDIR(st.st_mode) ? "directory" : "special file")
-        .with_path(path)
-        .with_hint("it should be a file: check the path");
-  }
+  MC_CHECK(check_regular_file(path));
   std::ifstream f(path, std::ios::binary);
   if (!f) return os_error(path, "cannot open");
   f.seekg(0, std::ios::end);

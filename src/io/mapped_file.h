@@ -39,6 +39,12 @@ class MappedFile {
 
 using MappedFilePtr = std::shared_ptr<const MappedFile>;
 
+// Ok when `path` is a regular file we may read. Otherwise, naming the file: NotFound when nothing
+// is there or it is a link to nothing ("a link to 'X', which does not exist"), Corrupt when it is
+// a directory, FIFO, socket or device ("not a regular file (a FIFO)"), Io when the system refuses
+// to open it (no permission). Never opens anything that could block (FIFOs are only stat'ed).
+Status check_regular_file(const std::string& path);
+
 // Reads a whole (small) regular file into a string: configs, tokenizer files. A name ending in
 // ".json" must also nest arrays/objects at most kMaxJsonDepth deep (check_json_depth).
 Result<std::string> read_text_file(const std::string& path, size_t max_bytes = size_t(1) << 30);

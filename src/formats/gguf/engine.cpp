@@ -31,6 +31,11 @@ formats::Confidence detect(const std::filesystem::path& path) {
 
 Result<Model> read_model(const std::filesystem::path& path, const formats::ReadOptions&) {
   File f = MC_TRY(open(path));
+  // What `validate` rejects is not read either (overlapping offsets, a rope size that is not the
+  // head size, shapes or tensors the hyper-parameters contradict): the first problem is the error.
+  // A vocabulary-only file (no tensors) is read for its tokenizer and not judged as a model.
+  if (!f.tensors.empty())
+    if (auto v = validate_file(path); !v.ok()) return std::move(v.errors.front());
   Model m = MC_TRY(model_from_file(f));
   MC_CHECK(attach_tokenizer_files(f, m));
   return m;

@@ -52,10 +52,11 @@ Confidence detect_st(const fs::path& p) {
     return !fs::exists(p / "config.json", ec) && has_st(p) ? Confidence::Likely : Confidence::No;
   }
   const auto pr = io::probe_file(p);
-  if (!pr.ok || pr.head.size() < 9) return Confidence::No;
-  uint64_t n;
-  std::memcpy(&n, pr.head.data(), 8);
-  if (pr.head[8] == '{' && n + 8 <= pr.size) return Confidence::Certain;
+  if (!pr.ok) return Confidence::No;
+  uint64_t n = 0;
+  if (pr.head.size() >= 9) std::memcpy(&n, pr.head.data(), 8);
+  if (pr.head.size() >= 9 && pr.head[8] == '{' && n + 8 <= pr.size) return Confidence::Certain;
+  // A short or broken file named .safetensors is read as one, so the reader says what is wrong.
   return p.extension() == ".safetensors" ? Confidence::Maybe : Confidence::No;
 }
 
@@ -71,7 +72,9 @@ Confidence detect_pt(const fs::path& p) {
                      pr.tail.find("/data.pkl") != std::string::npos;
     const bool script = pr.tail.find("/constants.pkl") != std::string::npos;
     if (pkl && !script) return Confidence::Certain;
-    return Confidence::No;
+    // A broken archive named like a checkpoint is read as one, so the reader says what is wrong.
+    const auto ext = p.extension();
+    return !script && (ext == ".bin" || ext == ".pt" || ext == ".pth") ? Confidence::Maybe : Confidence::No;
   }
   // Legacy torch.save: a pickled magic number 0x1950a86a20f9469cfc6c first.
   static constexpr unsigned char kLegacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20};
@@ -191,7 +194,7 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out,
   res.tensor_bytes = m.tensors.total_bytes();
   if (opt.single_file) return res;
   if (!m.config.empty()) {
-    std::string text = m.config_modified || m.config_text.empty() ? m.config.dump(2) + "\n" : m.config_text;
+    std::string text = m.config_modified || m.config_text.empty() ? m.config.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n" : m.config_text;
     MC_CHECK(io::write_small_file(out / "config.json", text));
     res.files.push_back("config.json");
   }

@@ -258,9 +258,9 @@ Status attach_tokenizer(Model& m, const fs::path& given, const Header& h) {
   tc["sp_model_kwargs"] = ojson::object();
   tc["tokenizer_class"] = "LlamaTokenizer";
   tc["unk_token"] = "<unk>";
-  m.set_extra({"tokenizer_config.json", {}, tc.dump(2) + "\n"});
+  m.set_extra({"tokenizer_config.json", {}, tc.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"});
   ojson sm = {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}};
-  m.set_extra({"special_tokens_map.json", {}, sm.dump(2) + "\n"});
+  m.set_extra({"special_tokens_map.json", {}, sm.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"});
   return {};
 }
 
@@ -300,10 +300,10 @@ Result<Model> read(const fs::path& path, const formats::ReadOptions& opt) {
   m.source_format = "llama2c";
   m.source_path = path.string();
   m.config = arch::to_hf_config(c);
-  m.config_text = m.config.dump(2) + "\n";
+  m.config_text = m.config.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
   m.config_modified = true;
   ojson gen = {{"_from_model_config", true}, {"bos_token_id", 1}, {"eos_token_id", 2}};
-  m.set_extra({"generation_config.json", {}, gen.dump(2) + "\n"});
+  m.set_extra({"generation_config.json", {}, gen.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"});
 
   std::map<std::string, const Piece*> by_name;
   for (const auto& pc : p.pieces) by_name[pc.name] = &pc;

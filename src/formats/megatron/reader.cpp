@@ -19,6 +19,7 @@
 #include "formats/megatron/reader_impl.h"
 #include "formats/megatron/vocab.h"
 #include "io/mapped_file.h"
+#include "io/mapped_file.h"
 #include "io/probe.h"
 
 namespace mc::megatron {
@@ -128,6 +129,9 @@ Result<Layout> find_layout(const fs::path& path) {
   for (int pr = 0; pr < L.pp; ++pr)
     for (int tr = 0; tr < L.tp; ++tr) {
       const fs::path f = iter / rank_dir_name(tr, pr, with_pp ? std::max(L.pp, 2) : 1) / "model_optim_rng.pt";
+      // Something there that is not a readable file (a directory, FIFO, dangling link) says what it is.
+      if (fs::exists(fs::symlink_status(f, ec)))
+        if (auto st = io::check_regular_file(f.string()); !st) return std::move(st).error();
       if (!fs::is_regular_file(f, ec))
         return at(make_error(ErrorCode::NotFound, "rank file missing (tensor rank {}, pipeline rank {} of a {}x{} "
                                                   "layout)", tr, pr, L.tp, L.pp), f)

@@ -85,7 +85,7 @@ Value* build_args(torch::Tree& t, const Hyper& h, const arch::ArchConfig& ac, co
     put("scale_depth", t.real(ac.scale_depth));
     put("dim_model_base", t.real(ac.dim_model_base));
   }
-  put("hf_config", t.string(m.config_modified || m.config_text.empty() ? m.config.dump(2) + "\n" : m.config_text));
+  put("hf_config", t.string(m.config_modified || m.config_text.empty() ? m.config.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n" : m.config_text));
   return t.namespace_object(d);
 }
 

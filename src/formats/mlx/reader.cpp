@@ -60,7 +60,14 @@ Result<Params> params_from(const ojson& o, Params base, const std::string& what)
     (std::string_view(k) == "bits" ? base.bits : base.group_size) = it->get<int>();
   }
   base.quantized = true;
-  MC_CHECK(check_params(base.bits, base.group_size));
+  if (auto st = check_params(base.bits, base.group_size); !st) {
+    // The writer's refusal of an option; read from a file, the same values are a corrupt config.
+    Error e = std::move(st).error();
+    e.code = ErrorCode::Corrupt;
+    e.message = what + ": " + e.message;
+    e.hint = "config.json's quantization does not describe an MLX model: fix bits/group_size or re-download it";
+    return e;
+  }
   return base;
 }
 
@@ -77,6 +84,16 @@ Result<Params> params_for(const ojson* q, const std::string& prefix) {
     if (it->is_object()) return params_from(*it, p, "config.json quantization." + prefix);
   }
   return p;
+}
+
+Result<Params> with_config_path(Result<Params> p, const fs::path& dir) {
+  if (!p) return std::move(p).error().with_path((dir / "config.json").string());
+  return p;
+}
+
+Result<int64_t> in_dir(Result<int64_t> r, const fs::path& dir) {
+  if (!r) return std::move(r).error().with_path(dir.string());
+  return r;
 }
 
 Error shape_error(const std::string& tensor, std::string msg) {
@@ -199,6 +216,8 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
   std::string text;
   ojson cfg = MC_TRY(read_config(path, &text));
   const ojson* q = quant_object(cfg);
+  // The model-wide values are checked even when no module is quantized (as `validate` does).
+  if (q) (void)MC_TRY(with_config_path(params_for(q, ""), path));
   auto l = MC_TRY(load(path));
   // A directory with only config.json reads as a model without weights (inspect shows it;
   // convert refuses it as having no weights).
@@ -217,14 +236,14 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
           .with_tensor(t.name)
           .with_hint("the directory is incomplete: a quantized module needs weight, scales and biases");
     }
-    const Params p = MC_TRY(params_for(q, prefix));
+    const Params p = MC_TRY(with_config_path(params_for(q, prefix), path));
     if (!p.quantized) {
       return make_error(ErrorCode::Mismatch, "config.json says '{}' is not quantized, but it has scales",
                         prefix)
           .with_path(path.string())
           .with_tensor(t.name);
     }
-    const int64_t in = MC_TRY(check_module(*w, t, *b, p));
+    const int64_t in = MC_TRY(in_dir(check_module(*w, t, *b, p), path));
     (void)in;
     consumed.insert(prefix);
   }
@@ -237,8 +256,8 @@ Result<Model> read_dir(const fs::path& path, const formats::ReadOptions&) {
       if (consumed.count(prefix)) {
         const auto* s = st.find(prefix + ".scales");
         const auto* b = st.find(prefix + ".biases");
-        const Params p = MC_TRY(params_for(q, prefix));
-        const int64_t in = MC_TRY(check_module(t, *s, *b, p));
+        const Params p = MC_TRY(with_config_path(params_for(q, prefix), path));
+        const int64_t in = MC_TRY(in_dir(check_module(t, *s, *b, p), path));
         m.tensors.put(dequantized_entry(t, *s, *b, p, in));
         continue;
       }
@@ -320,7 +339,7 @@ formats::ValidationReport validate_dir(const fs::path& path) {
       }
       auto p = params_for(q, prefix);
       if (!p) {
-        r.errors.push_back(std::move(p).error().with_tensor(t.name));
+        r.errors.push_back(std::move(p).error().with_path((path / "config.json").string()).with_tensor(t.name));
         continue;
       }
       if (auto in = check_module(t, *s, *b, *p); !in) r.errors.push_back(std::move(in).error().with_path(path.string()));

@@ -106,7 +106,7 @@ Result<std::string> config_text(const Model& m, const std::optional<QuantSpec>& 
   ojson sorted = ojson::object();
   for (const auto& k : keys) sorted[k] = cfg[k];
   try {
-    return sorted.dump(4, ' ', /*ensure_ascii=*/true);
+    return sorted.dump(4, ' ', /*ensure_ascii=*/true, ojson::error_handler_t::replace);
   } catch (const nlohmann::json::exception& e) {
     return make_error(ErrorCode::InvalidArgument, "cannot encode config.json: {}", e.what());
   }

@@ -70,7 +70,7 @@ std::string with_special_template(const std::string& tokenizer_json, const tok::
   pair.push_back(seq("B", 1));
   if (eos) pair.push_back(special(v.eos_id, 1));
   const oj post = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
-  return tokenizer_json.substr(0, at) + "\n  \"post_processor\": " + post.dump() + tokenizer_json.substr(at + key.size());
+  return tokenizer_json.substr(0, at) + "\n  \"post_processor\": " + post.dump(-1, ' ', false, ojson::error_handler_t::replace) + tokenizer_json.substr(at + key.size());
 }
 
 std::string source_text(const ExtraFile& f) {
@@ -128,7 +128,7 @@ Status write_tokenizer(const Model& m, const fs::path& out, formats::WriteResult
     name("eos_token", vocab->eos_id);
     name("unk_token", vocab->unk_id);
     name("pad_token", vocab->pad_id);
-    MC_CHECK(put("special_tokens_map.json", nullptr, j.dump(2) + "\n"));
+    MC_CHECK(put("special_tokens_map.json", nullptr, j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"));
   }
   return {};
 }
@@ -142,7 +142,7 @@ Status write_generation_config(const Model& m, const fs::path& out, formats::Wri
     ojson j = ojson::object();
     for (const char* k : {"bos_token_id", "eos_token_id", "pad_token_id"})
       if (auto it = m.config.find(k); it != m.config.end() && !it->is_null()) j[k] = *it;
-    MC_CHECK(io::write_small_file(out / "generation_config.json", j.dump(2) + "\n"));
+    MC_CHECK(io::write_small_file(out / "generation_config.json", j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"));
   }
   res.files.push_back("generation_config.json");
   return {};
@@ -232,7 +232,7 @@ Result<formats::WriteResult> write_dir(const Model& input, const fs::path& out, 
 
   ojson cfg = m.config;
   if (external) cfg["transformers.js_config"] = {{"use_external_data_format", {{model_name, 1}}}};
-  MC_CHECK(io::write_small_file(out / "config.json", cfg.dump(2) + "\n"));
+  MC_CHECK(io::write_small_file(out / "config.json", cfg.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"));
   res.files.push_back("config.json");
   MC_CHECK(write_generation_config(m, out, res));
   MC_CHECK(write_tokenizer(m, out, res));

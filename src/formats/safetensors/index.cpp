@@ -88,9 +88,10 @@ Result<StSet> open_index(const fs::path& dir_or_index) {
   StSet set;
   set.dir = index_path.parent_path();
   set.index_total_size = idx.total_size;
-  if (idx.total_size_invalid)
-    set.warnings.push_back(fmt::format("{}: metadata.total_size is {}, not a byte count",
-                                       index_path.string(), *idx.total_size_invalid));
+  if (idx.total_size_invalid)  // as `validate` says: the index is not one transformers wrote
+    return index_error(ErrorCode::Corrupt, index_path,
+                       fmt::format("metadata.total_size is {}, not a byte count", *idx.total_size_invalid),
+                       "set it to the sum of the tensor byte sizes, or re-download the index");
   uint64_t sum = 0;
   for (const auto& shard : idx.shards) {
     const fs::path sp = set.dir / shard;
@@ -126,7 +127,8 @@ Result<StSet> open_index(const fs::path& dir_or_index) {
   }
   for (const auto& [name, shard] : idx.weight_map) {
     if (!set.tensors.contains(name)) {
-      Error e = index_error(ErrorCode::NotFound, set.dir / shard,
+      // The shard is there: the index and the shard disagree (Mismatch, as `validate` says).
+      Error e = index_error(ErrorCode::Mismatch, set.dir / shard,
                             fmt::format("the index lists this tensor in {}, but the shard does "
                                         "not contain it",
                                         shard),
@@ -148,13 +150,14 @@ std::vector<fs::path> find_weight_files(const fs::path& path) {
     return {};
   }
   if (!fs::is_directory(path, ec)) return {};
-  if (fs::is_regular_file(path / std::string(kIndexName), ec))
-    return {path / std::string(kIndexName)};
-  if (fs::is_regular_file(path / std::string(kSingleName), ec))
-    return {path / std::string(kSingleName)};
+  // Whatever sits at a weight file's name counts (a directory, FIFO or dangling link there too),
+  // so that opening it says what is wrong with it instead of "no weights".
+  auto present = [&](const fs::path& p) { return fs::exists(fs::symlink_status(p, ec)); };
+  if (present(path / std::string(kIndexName))) return {path / std::string(kIndexName)};
+  if (present(path / std::string(kSingleName))) return {path / std::string(kSingleName)};
   std::vector<fs::path> found;
   for (const auto& de : fs::directory_iterator(path, ec))
-    if (de.is_regular_file(ec) && de.path().extension() == ".safetensors") found.push_back(de.path());
+    if (!de.is_directory(ec) && de.path().extension() == ".safetensors") found.push_back(de.path());
   std::sort(found.begin(), found.end());
   return found;
 }

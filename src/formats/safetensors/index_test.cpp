@@ -67,7 +67,7 @@ TEST(StIndex, MissingTensorInShardIsAnError) {
            R"("l1.w":"model-00003-of-00003.safetensors"}})");
   auto set = open_index(dir.path());
   ASSERT_FALSE(set.ok());
-  EXPECT_EQ(set.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(set.error().code, ErrorCode::Mismatch);  // the shard is there; it and the index disagree
   EXPECT_EQ(set.error().tensor, "l0.w");
   EXPECT_NE(set.error().message.find("model-00001-of-00003.safetensors"), std::string::npos);
 }
@@ -182,7 +182,7 @@ TEST(StValidate, ReportsEveryProblem) {
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(has_error(r, ErrorCode::Mismatch, "total_size is 999, but the shards hold 120"));
   EXPECT_TRUE(has_error(r, ErrorCode::Mismatch, "not listed in the index", "l0.w"));
-  EXPECT_TRUE(has_error(r, ErrorCode::NotFound, "does not contain it", "ghost"));
+  EXPECT_TRUE(has_error(r, ErrorCode::Mismatch, "does not contain it", "ghost"));
   EXPECT_TRUE(has_error(r, ErrorCode::Truncated, "need 40 bytes, but only 39", "l1.w"));
   EXPECT_EQ(r.errors.size(), 4u);
   EXPECT_TRUE(r.warnings.empty());

@@ -92,7 +92,7 @@ void check_index(const fs::path& index_path, formats::ValidationReport& r) {
   }
   for (const auto& [name, shard] : idx->weight_map) {
     if (found.contains(name) || unreadable.contains(shard)) continue;
-    r.errors.push_back(dir_error(ErrorCode::NotFound, dir / shard, name,
+    r.errors.push_back(dir_error(ErrorCode::Mismatch, dir / shard, name,
                                  fmt::format("the index lists this tensor in {}, which does not "
                                              "contain it",
                                              shard),

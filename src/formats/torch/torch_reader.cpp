@@ -301,6 +301,15 @@ Result<TorchFile> open_any(const std::string& path, const ReadOptions& opt, std:
     return make_error(ErrorCode::Corrupt, "not a torch checkpoint: neither a zip archive nor a legacy torch stream");
   }
   auto [sd, key] = find_state_dict(*f.tree->root);
+  if (sd->kind != Kind::Dict) {
+    // torch.save of a model's weights pickles a dict; anything else (a list, a number, a call of
+    // some function a hostile file names) is not a checkpoint, and is only ever read as data.
+    std::string why;
+    if (auto w = check_weights_only(*sd); !w) why = " (" + w.error().message + ")";
+    return make_error(ErrorCode::Corrupt, "the pickle holds a {}, not a state dict (a dict of tensors){}",
+                      kind_name(sd->kind), why)
+        .with_hint("this is not a torch.save checkpoint of a model's weights (nothing in it was run)");
+  }
   f.state_dict = sd;
   f.state_dict_key = key;
   f.tensors = MC_TRY(tensors_from_value(f, *sd, "", errors));

@@ -60,7 +60,7 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
     st->entries.emplace_back(t.string("training"), t.boolean(false));
     st->entries.emplace_back(t.string("_is_full_backward_hook"), t.none());
     if (id == 0) {
-      const std::string cfg = m.config_modified || m.config_text.empty() ? m.config.dump(2) + "\n" : m.config_text;
+      const std::string cfg = m.config_modified || m.config_text.empty() ? m.config.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n" : m.config_text;
       st->entries.emplace_back(t.string("config_json"), t.string(cfg));
     }
     for (size_t c : n.children) {
