@@ -28,7 +28,7 @@ inline const std::filesystem::path& scratch_dir() {
   return dir;
 }
 
-// Writes the input to `rel` under the scratch folder (its parents created); false on failure.
+// Writes the input to `path` (its parents created); false on failure.
 inline bool write_scratch(const std::filesystem::path& path, const uint8_t* data, size_t size) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);

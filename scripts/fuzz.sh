@@ -7,6 +7,7 @@
 # A finding (crash, leak, timeout, out of memory) is saved under build-asan/fuzz-findings/<target>/
 # and makes the script fail; rerun one with
 #   build-asan/fuzz/fuzz_<target> build-asan/fuzz-findings/<target>/crash-...
+# (MC_FUZZ_WORK=DIR puts corpus, findings and logs under DIR instead of build-asan/.)
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   MC_FUZZ_JOBS   build parallelism (default 2)       MC_FUZZ_PARALLEL  targets run at once (default 1)
 #   MC_FUZZ_NO_BUILD=1  use the build as it is (scripts/test.sh built it already)
@@ -21,6 +22,9 @@ out=build-asan
 
 if [ "${MC_FUZZ_NO_BUILD:-0}" != 1 ]; then
   if ! grep -q '^MC_FUZZ:BOOL=ON' "$out/CMakeCache.txt" 2>/dev/null; then
+    if [ -f "$out/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' "$out/CMakeCache.txt"; then
+      rm -rf "$out/CMakeCache.txt" "$out/CMakeFiles"  # configured with gcc before
+    fi
     cmake -S . -B "$out" -G Ninja -DMC_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
       -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" >/dev/null
   fi
@@ -30,10 +34,11 @@ fi
 
 # Seeds: the committed ones, and real files of every format written by modelconvert (the plain
 # build's when there is one: faster than the sanitizer build's).
-corpus=$out/fuzz-corpus
+work=${MC_FUZZ_WORK:-$out}
+corpus=$work/fuzz-corpus
 for t in $targets; do
   [ "${MC_FUZZ_FRESH:-0}" = 1 ] && rm -rf "${corpus:?}/$t"
-  mkdir -p "$corpus/$t" "$out/fuzz-findings/$t"
+  mkdir -p "$corpus/$t" "$work/fuzz-findings/$t"
   cp fuzz/seeds/"$t"/* "$corpus/$t/" 2>/dev/null || true
 done
 mc=build/modelconvert
@@ -76,15 +81,15 @@ fi
 run_one() {
   local t=$1
   if ! "$out/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-       -print_final_stats=1 -artifact_prefix="$out/fuzz-findings/$t/" "$corpus/$t" >"$out/fuzz_$t.log" 2>&1; then
-    echo "fuzz_$t: FINDING (see $out/fuzz_$t.log and $out/fuzz-findings/$t/)" >&2
-    tail -40 "$out/fuzz_$t.log" >&2
+       -print_final_stats=1 -artifact_prefix="$work/fuzz-findings/$t/" "$corpus/$t" >"$work/fuzz_$t.log" 2>&1; then
+    echo "fuzz_$t: FINDING (see $work/fuzz_$t.log and $work/fuzz-findings/$t/)" >&2
+    tail -40 "$work/fuzz_$t.log" >&2
     return 1
   fi
   # The last status line (cov, ft, corpus) and the executions.
-  echo "fuzz_$t: $secs s, $(grep -E '^stat::number_of_executed_units' "$out/fuzz_$t.log" | awk '{print $2}') runs," \
-       "$(grep -E '#[0-9]+' "$out/fuzz_$t.log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*')," \
-       "$(ls "$out/fuzz-findings/$t" | wc -l) findings"
+  echo "fuzz_$t: $secs s, $(grep -E '^stat::number_of_executed_units' "$work/fuzz_$t.log" | awk '{print $2}') runs," \
+       "$(grep -E '#[0-9]+' "$work/fuzz_$t.log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*')," \
+       "$(ls "$work/fuzz-findings/$t" | wc -l) findings"
 }
 
 status=0

@@ -16,10 +16,15 @@ bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEAS
 echo "== tests (Release) =="
 (cd build && ctest --output-on-failure -j"$(nproc)" --timeout 900)
 if [ "${MC_SKIP_ASAN:-0}" != 1 ]; then
+  # A build-asan/ configured with gcc before is reconfigured (CMake cannot switch compilers in place).
+  if [ -f build-asan/CMakeCache.txt ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang' build-asan/CMakeCache.txt; then
+    rm -rf build-asan/CMakeCache.txt build-asan/CMakeFiles
+  fi
   bash scripts/build.sh build-asan -DMC_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
     -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1"
   echo "== tests (AddressSanitizer + UBSan; unit and end-to-end) =="
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$(nproc)" --timeout 900 -LE interop)
   echo "== fuzz smoke (libFuzzer, ${MC_FUZZ_SMOKE_SECONDS:-15} s per target) =="
-  MC_FUZZ_NO_BUILD=1 MC_FUZZ_FRESH=1 MC_FUZZ_PARALLEL="$(nproc)" bash scripts/fuzz.sh "${MC_FUZZ_SMOKE_SECONDS:-15}"
+  MC_FUZZ_NO_BUILD=1 MC_FUZZ_FRESH=1 MC_FUZZ_WORK=build-asan/fuzz-smoke MC_FUZZ_PARALLEL="$(nproc)" \
+    bash scripts/fuzz.sh "${MC_FUZZ_SMOKE_SECONDS:-15}"
 fi
