@@ -12,7 +12,7 @@ PKGS=(
   nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev
   libopenblas-dev zlib1g-dev libicu-dev libcurl4-openssl-dev
   python3 python3-numpy python3-torch python3-sentencepiece python3-onnx time
-  pybind11-dev python3-dev
+  pybind11-dev python3-dev clang-14 libclang-rt-14-dev
 )
 # MC_DEPS=build: only what building the program needs (scripts/demo.sh), not the test clients.
 if [ "${MC_DEPS:-all}" = build ]; then

@@ -11,6 +11,7 @@
 #include "arch/config.h"
 #include "converter/check.h"
 #include "converter/input_checks.h"
+#include "converter/output_estimate.h"
 #include "converter/pipeline_transforms.h"
 #include "converter/registry.h"
 #include "io/mapped_file.h"
@@ -303,10 +304,13 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
     progress.emplace("writing", true, req.progress);
     wo.progress = &*progress;
   }
+  // Free space is judged by what the output will take (--quant, --dtype), not by the input's size.
+  const uint64_t planned_bytes = planned_output_bytes(model, to->id, wo);
   if (req.dry_run) {
     rep.dry_run = true;
     rep.info["plan"] = {{"tensors", rep.tensors},
                         {"tensor_bytes", rep.tensor_bytes},
+                        {"planned_output_bytes", planned_bytes},
                         {"parameters", model.tensors.total_params()},
                         {"out_is_dir", out_is_dir}};
     return rep;
@@ -317,14 +321,21 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
     model = MC_TRY(stage_as_hf(std::move(model), staged->path(), ro, pool));
   }
 
-  auto pending = MC_TRY(io::PendingOutput::begin(rep.output, out_is_dir, req.force, rep.tensor_bytes));
+  auto pending = MC_TRY(io::PendingOutput::begin(rep.output, out_is_dir, req.force, planned_bytes));
   if (!pending.removed_stale().empty() && !req.write.quiet) {
     std::string names;
     for (const auto& p : pending.removed_stale()) names += (names.empty() ? "" : ", ") + p.filename().string();
     std::cerr << "note: removed " << pending.removed_stale().size() << " temporary file(s) left by killed runs in "
               << pending.final_path().parent_path().string() << ": " << names << "\n";
   }
-  auto wr = MC_TRY(to->write(model, pending.tmp_path(), wo));
+  auto written = to->write(model, pending.tmp_path(), wo);
+  if (!written) {
+    // The disk filled up (or a file size limit was hit) under the temporary name: say which output.
+    Error e = std::move(written).error();
+    if (e.code == ErrorCode::NoSpace) e.message = "the output " + rep.output.string() + " does not fit: " + e.message;
+    return e;
+  }
+  auto wr = std::move(*written);
   rep.files = wr.files;
   rep.info = wr.info;
   if (to->validate) {

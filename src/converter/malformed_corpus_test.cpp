@@ -21,12 +21,12 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* kConfig = R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 64,
+const char* kCorpusConfig = R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 64,
   "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2,
   "num_key_value_heads": 1, "max_position_embeddings": 64, "tie_word_embeddings": false, "torch_dtype": "float32"})";
 
 // Every regular file under `root` (links and FIFOs are not followed or opened) with its bytes.
-std::map<std::string, std::string> snapshot(const fs::path& root) {
+std::map<std::string, std::string> mcorp_snapshot(const fs::path& root) {
   std::map<std::string, std::string> m;
   std::error_code ec;
   if (fs::is_regular_file(fs::symlink_status(root, ec))) {
@@ -43,7 +43,7 @@ TEST(MalformedCorpus, EveryCaseGetsItsCodeNamesTheFileAndLeavesNothing) {
   TempDir tmp;
   const fs::path base = tmp / "base";
   fs::create_directories(base / "cfg");
-  std::ofstream(base / "cfg" / "config.json") << kConfig;
+  std::ofstream(base / "cfg" / "config.json") << kCorpusConfig;
   // The good models the corpus is derived from (a tokenizer.json beside the HF one).
   const std::string cfg = q(base / "cfg" / "config.json");
   for (const auto& [fmt, out] : std::vector<std::pair<std::string, std::string>>{
@@ -83,7 +83,7 @@ TEST(MalformedCorpus, EveryCaseGetsItsCodeNamesTheFileAndLeavesNothing) {
         args += " hf -o " + q(outdir / "o");
         for (const auto& a : c["args"]) args += " " + a.get<std::string>();
       }
-      const auto before = snapshot(input);
+      const auto before = mcorp_snapshot(input);
       std::string err;
       // validate's report and inspect's description go to stdout, errors to stderr: both are read.
       const int rc = run_command("timeout 60 " + q(modelconvert_binary()) + " " + args + " 2>&1", &err);
@@ -97,7 +97,7 @@ TEST(MalformedCorpus, EveryCaseGetsItsCodeNamesTheFileAndLeavesNothing) {
         bad.push_back("the output does not name " + c["names"].get<std::string>());
       std::error_code ec;
       if (!fs::is_empty(outdir, ec)) bad.push_back("something was left in the output folder");
-      if (snapshot(input) != before) bad.push_back("the input changed");
+      if (mcorp_snapshot(input) != before) bad.push_back("the input changed");
       if (!bad.empty()) {
         std::string msg = name + " / " + cmd + ":";
         for (const auto& b : bad) msg += " " + b + ";";

@@ -208,7 +208,10 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
       m.tensors.put({pre + "input_layernorm.weight", in->dtype, in->shape, in->data});
       // Q / K / V out of the grouped layout: [ng][qpg*hd | hd | hd] rows, gpr groups per rank.
       auto unfuse = [&](const std::vector<const TensorEntry*>& v, bool bias) {
-        auto [src, hold] = datas(v);
+        // Named copies, not a structured binding: clang before 16 cannot capture bindings in lambdas.
+        const auto sh = datas(v);
+        const auto& src = sh.first;
+        const auto& hold = sh.second;
         const DType dt = v[0]->dtype;
         const uint64_t rb = bias ? dtype_size(dt) : uint64_t(h.hidden) * dtype_size(dt);
         const char* sfx = bias ? "bias" : "weight";
@@ -235,7 +238,10 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
         }
       // Row-parallel: HF row i = rank 0's row i | rank 1's row i | ...
       auto join_cols = [&](const std::string& name, const std::vector<const TensorEntry*>& v) {
-        auto [src, hold] = datas(v);
+        // Named copies, not a structured binding: clang before 16 cannot capture bindings in lambdas.
+        const auto sh = datas(v);
+        const auto& src = sh.first;
+        const auto& hold = sh.second;
         const DType dt = v[0]->dtype;
         const uint64_t part = uint64_t(v[0]->shape[1]) * dtype_size(dt);
         const int64_t rows = v[0]->shape[0];
@@ -248,7 +254,10 @@ Result<ReadOutcome> read_checkpoint(const fs::path& path, const formats::ReadOpt
       const TensorEntry* post = MC_TRY(get(pr, 0, Part::PostNorm, l));
       m.tensors.put({pre + "post_attention_layernorm.weight", post->dtype, post->shape, post->data});
       {
-        auto [src, hold] = datas(fc1);
+        // Named copies, not a structured binding: clang before 16 cannot capture bindings in lambdas.
+        const auto sh = datas(fc1);
+        const auto& src = sh.first;
+        const auto& hold = sh.second;
         const DType dt = fc1[0]->dtype;
         const uint64_t rb = uint64_t(h.hidden) * dtype_size(dt);
         for (int half = 0; half < 2; ++half)
