@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstdio>
 #include <iostream>
+#include <new>
+#include <system_error>
 
 #include "api/modelconvert.h"
 #include "app/units.h"
@@ -441,11 +443,21 @@ int run_cli(int argc, char** argv) {
 // Whatever escapes (a library exception, a bug) still ends as one error: with --json, one JSON
 // document on stdout.
 int main(int argc, char** argv) {
+  bool json = false;
+  for (int i = 1; i < argc; ++i) json = json || std::string_view(argv[i]) == "--json";
+  // Memory or threads the operating system refused (a `ulimit -v`, a cgroup cap) are not bugs:
+  // exit 3 like any other refusal of the OS, saying which limit to look at.
   try {
     return run_cli(argc, argv);
+  } catch (const std::bad_alloc&) {
+    return fail(mc::make_error(mc::ErrorCode::Io, "out of memory: the operating system refused an allocation")
+                    .with_hint("raise the memory limit (ulimit -v, the container's cap) or use fewer --threads"),
+                json);
+  } catch (const std::system_error& e) {
+    return fail(mc::make_error(mc::ErrorCode::Io, "the operating system refused a resource: {}", e.what())
+                    .with_hint("raise the process limits (ulimit -v / -u) or use fewer --threads"),
+                json);
   } catch (const std::exception& e) {
-    bool json = false;
-    for (int i = 1; i < argc; ++i) json = json || std::string_view(argv[i]) == "--json";
     return fail(mc::make_error(mc::ErrorCode::Internal, "unexpected failure: {}", e.what()), json);
   }
 }

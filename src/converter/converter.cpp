@@ -357,6 +357,14 @@ Result<ConvertReport> convert(const ConvertRequest& req) {
       e.message = "the output failed validation (" + std::to_string(rep.validation.errors.size()) +
                   " problems), nothing was written: " + e.message;
       e.path = rep.output.string();
+      if (e.code == ErrorCode::Io || e.code == ErrorCode::NoSpace) {
+        // The OS refused to read the output back (a memory limit on mmap, an I/O error): no verdict
+        // on the bytes, so not a bug; the output was not kept.
+        e.message = "the output could not be read back for validation, nothing was written: " +
+                    rep.validation.errors.front().message;
+        e.hint = "raise the memory limit (ulimit -v) or free resources, then run again";
+        return e;
+      }
       e.hint = "this is a bug in modelconvert: please report it with the input's `inspect --json`";
       e.code = ErrorCode::Internal;
       return e;
