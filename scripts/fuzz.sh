@@ -11,6 +11,8 @@
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   MC_FUZZ_JOBS   build parallelism (default 2)       MC_FUZZ_PARALLEL  targets run at once (default 1)
 #   MC_FUZZ_NO_BUILD=1  use the build as it is (scripts/test.sh built it already)
+#   MC_FUZZ_TIMEOUT=S   seconds one input may take before it counts as a hang (default 10; the CI smoke
+#                       uses 60 so a busy machine does not turn scheduling delays into findings)
 #   MC_FUZZ_FRESH=1     start from the seeds only (a smoke), not from the corpus of earlier runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,7 +82,7 @@ fi
 
 run_one() {
   local t=$1
-  if ! "$out/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  if ! "$out/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=65536 -timeout="${MC_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$work/fuzz-findings/$t/" "$corpus/$t" >"$work/fuzz_$t.log" 2>&1; then
     echo "fuzz_$t: FINDING (see $work/fuzz_$t.log and $work/fuzz-findings/$t/)" >&2
     tail -40 "$work/fuzz_$t.log" >&2

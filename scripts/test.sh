@@ -25,6 +25,6 @@ if [ "${MC_SKIP_ASAN:-0}" != 1 ]; then
   echo "== tests (AddressSanitizer + UBSan; unit and end-to-end) =="
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$(nproc)" --timeout 900 -LE interop)
   echo "== fuzz smoke (libFuzzer, ${MC_FUZZ_SMOKE_SECONDS:-15} s per target) =="
-  MC_FUZZ_NO_BUILD=1 MC_FUZZ_FRESH=1 MC_FUZZ_WORK=build-asan/fuzz-smoke MC_FUZZ_PARALLEL="$(nproc)" \
+  MC_FUZZ_NO_BUILD=1 MC_FUZZ_FRESH=1 MC_FUZZ_TIMEOUT=60 MC_FUZZ_WORK=build-asan/fuzz-smoke MC_FUZZ_PARALLEL="$(nproc)" \
     bash scripts/fuzz.sh "${MC_FUZZ_SMOKE_SECONDS:-15}"
 fi
