@@ -82,6 +82,20 @@ std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+void put(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+  std::map<std::string, std::string> m;
+  std::error_code ec;
+  if (fs::is_regular_file(fs::symlink_status(root, ec))) {
+    m[root.filename().string()] = slurp(root);
+    return m;
+  }
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (fs::is_regular_file(it->symlink_status(ec))) m[fs::relative(it->path(), root).string()] = slurp(it->path());
+  return m;
+}
+
 std::optional<nlohmann::json> last_json_line(const std::string& out) {
   size_t end = out.size();
   while (end > 0) {

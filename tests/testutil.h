@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -49,6 +50,11 @@ CliRun mc_run(const std::string& args);
 std::string q(const fs::path& p);
 // Whole file as bytes ("" when missing).
 std::string slurp(const fs::path& p);
+// Writes `bytes` to `p` (replacing it).
+void put(const fs::path& p, const std::string& bytes);
+// Every regular file under `root` (or `root` itself when it is one) with its bytes, keyed by the
+// path relative to `root`; links and FIFOs are neither followed nor opened. Shows an input untouched.
+std::map<std::string, std::string> snapshot(const fs::path& root);
 // The last line of a program's output that starts with '{', parsed (nullopt if none parses):
 // the result line of the node/python helpers, which may log before it.
 std::optional<nlohmann::json> last_json_line(const std::string& out);

@@ -22,17 +22,8 @@ const char* kBadConfig = R"({"architectures": ["LlamaForCausalLM"], "model_type"
   "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2, "num_attention_heads": 4,
   "num_key_value_heads": 2, "torch_dtype": "float32"})";
 
-void bad_put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-
 std::string nested(size_t depth, const std::string& inner = "1") {
   return std::string(depth, '[') + inner + std::string(depth, ']');
-}
-
-std::map<std::string, std::string> bad_snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) m[fs::relative(e.path(), dir).string()] = slurp(e.path());
-  return m;
 }
 
 class BadInput : public ::testing::Test {
@@ -40,7 +31,7 @@ class BadInput : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(fs::exists(modelconvert_binary())) << modelconvert_binary();
     fs::create_directories(tmp / "cfg");
-    bad_put(tmp / "cfg" / "config.json", kBadConfig);
+    put(tmp / "cfg" / "config.json", kBadConfig);
   }
   // A small model of ours in `format` (from the config alone, random weights).
   fs::path make(const std::string& format, const std::string& name) {
@@ -67,34 +58,34 @@ TEST_F(BadInput, DeeplyNestedConfigIsRefused) {
   json cfg = json::parse(kBadConfig);
   std::string text = cfg.dump();
   text.insert(text.size() - 1, ", \"junk\": " + nested(50000));
-  bad_put(tmp / "cfg" / "config.json", text);
+  put(tmp / "cfg" / "config.json", text);
   expect_fails("convert " + q(tmp / "cfg" / "config.json") + " safetensors --fake-weight -o " + q(tmp / "o"), 6,
                "config.json");
   EXPECT_FALSE(fs::exists(tmp / "o"));
   // An HF directory whose config nests a known key 100,000 deep: inspect, validate, convert.
-  bad_put(tmp / "cfg" / "config.json", kBadConfig);
+  put(tmp / "cfg" / "config.json", kBadConfig);
   const fs::path src = make("hf", "src");
   std::string deep = slurp(src / "config.json");
   deep.insert(deep.rfind('}'), ", \"rope_scaling\": " + nested(100000, "{}"));
-  bad_put(src / "config.json", deep);
-  const auto before = bad_snapshot(src);
+  put(src / "config.json", deep);
+  const auto before = snapshot(src);
   expect_fails("inspect " + q(src), 6, "config.json");
   expect_fails("validate " + q(src), 6, "config.json");
   expect_fails("convert " + q(src) + " gguf -o " + q(tmp / "o.gguf"), 6, "config.json");
   auto r = mc_run("validate " + q(src));
   EXPECT_NE(r.out.find("nested more than 128 levels"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(tmp / "o.gguf"));
-  EXPECT_EQ(bad_snapshot(src), before);
+  EXPECT_EQ(snapshot(src), before);
   // Depth 100 is fine (a legitimate, if odd, config).
   std::string ok = slurp(tmp / "cfg" / "config.json");
   ok.insert(ok.size() - 1, ", \"junk\": " + nested(100));
-  bad_put(tmp / "cfg" / "config.json", ok);
+  put(tmp / "cfg" / "config.json", ok);
   EXPECT_EQ(mc_run("convert " + q(tmp / "cfg" / "config.json") + " safetensors --fake-weight -o " + q(tmp / "o")).rc, 0);
 }
 
 TEST_F(BadInput, DeeplyNestedTokenizerJsonIsRefused) {
   const fs::path tj = tmp / "tokenizer.json";
-  bad_put(tj, R"({"version": "1.0", "added_tokens": [], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": )" +
+  put(tj, R"({"version": "1.0", "added_tokens": [], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": )" +
               nested(100000, "\"a b\"") + "}}");
   expect_fails("tokenize " + q(tj) + " --text hello", 6, "tokenizer.json");
 }
@@ -110,7 +101,7 @@ TEST_F(BadInput, BillionLayerGgufFailsFastWithoutAllocating) {
   ASSERT_EQ(uint8_t(bytes[at + key.size()]), 4u);
   const uint32_t billion = 1000000000u;
   for (int i = 0; i < 4; ++i) bytes[v + size_t(i)] = char((billion >> (8 * i)) & 0xff);
-  bad_put(g, bytes);
+  put(g, bytes);
   for (const std::string& args : {"validate " + q(g), "check " + q(g) + " --ids 1,2",
                                   "convert " + q(g) + " hf -o " + q(tmp / "out")}) {
     expect_fails(args, 6, "m.gguf");
@@ -128,16 +119,16 @@ TEST_F(BadInput, BillionLayerGgufFailsFastWithoutAllocating) {
 TEST_F(BadInput, BillionLayerConfigFailsFast) {
   json cfg = json::parse(kBadConfig);
   cfg["num_hidden_layers"] = 1000000000;
-  bad_put(tmp / "cfg" / "config.json", cfg.dump());
+  put(tmp / "cfg" / "config.json", cfg.dump());
   expect_fails("convert " + q(tmp / "cfg" / "config.json") + " safetensors --fake-weight -o " + q(tmp / "o"), 6,
                "config.json");
   EXPECT_FALSE(fs::exists(tmp / "o"));
-  bad_put(tmp / "cfg" / "config.json", kBadConfig);
+  put(tmp / "cfg" / "config.json", kBadConfig);
   const fs::path src = make("hf", "src");
   cfg["vocab_size"] = 512;
   cfg["num_hidden_layers"] = 2;
   cfg["hidden_size"] = int64_t(1) << 40;
-  bad_put(src / "config.json", cfg.dump());
+  put(src / "config.json", cfg.dump());
   for (const std::string& args : {"check " + q(src) + " --ids 1,2", "validate " + q(src),
                                   "convert " + q(src) + " gguf -o " + q(tmp / "o.gguf")}) {
     expect_fails(args, 6, "config.json");
@@ -153,8 +144,8 @@ TEST_F(BadInput, MlxConfigMissingOrMistypedFieldsAreInputErrors) {
     json cfg = json::parse(good);
     if (edit == "drop vocab_size") cfg.erase("vocab_size");
     else cfg["hidden_size"] = "64";
-    bad_put(mlx / "config.json", cfg.dump());
-    const auto before = bad_snapshot(mlx);
+    put(mlx / "config.json", cfg.dump());
+    const auto before = snapshot(mlx);
     expect_fails("validate " + q(mlx), 6, "config.json");
     expect_fails("convert " + q(mlx) + " hf -o " + q(tmp / "o"), 6, "config.json");
     auto r = mc_run("convert " + q(mlx) + " hf -o " + q(tmp / "o"));
@@ -162,7 +153,7 @@ TEST_F(BadInput, MlxConfigMissingOrMistypedFieldsAreInputErrors) {
               std::string::npos)
         << r.out;
     EXPECT_FALSE(fs::exists(tmp / "o")) << edit;
-    EXPECT_EQ(bad_snapshot(mlx), before);
+    EXPECT_EQ(snapshot(mlx), before);
   }
 }
 
@@ -171,7 +162,7 @@ TEST_F(BadInput, ConfigsTheWeightsDisagreeWithAreMissingTensors) {
   // More layers in the config than in the weights.
   json cfg = json::parse(slurp(src / "config.json"));
   cfg["num_hidden_layers"] = 3;
-  bad_put(src / "config.json", cfg.dump());
+  put(src / "config.json", cfg.dump());
   expect_fails("convert " + q(src) + " gguf -o " + q(tmp / "o.gguf"), 4, "config.json");
   auto r = mc_run("convert " + q(src) + " gguf -o " + q(tmp / "o.gguf"));
   EXPECT_NE(r.out.find("model.layers.2.input_layernorm.weight"), std::string::npos) << r.out;
@@ -179,20 +170,20 @@ TEST_F(BadInput, ConfigsTheWeightsDisagreeWithAreMissingTensors) {
   EXPECT_FALSE(fs::exists(tmp / "o.gguf"));
   // The final norm missing (renamed in the header: same length, still a valid file).
   cfg["num_hidden_layers"] = 2;
-  bad_put(src / "config.json", cfg.dump());
+  put(src / "config.json", cfg.dump());
   std::string st = slurp(src / "model.safetensors");
   const size_t at = st.find("\"model.norm.weight\"");
   ASSERT_NE(at, std::string::npos);
   st.replace(at, 19, "\"model.norx.weight\"");
-  bad_put(src / "model.safetensors", st);
-  const auto before = bad_snapshot(src);
+  put(src / "model.safetensors", st);
+  const auto before = snapshot(src);
   expect_fails("convert " + q(src) + " mlx -o " + q(tmp / "o"), 4, "config.json");
   r = mc_run("convert " + q(src) + " mlx -o " + q(tmp / "o"));
   EXPECT_NE(r.out.find("'model.norm.weight'"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("bug"), std::string::npos) << r.out;
   expect_fails("validate " + q(src), 4, "model.norm.weight");
   EXPECT_FALSE(fs::exists(tmp / "o"));
-  EXPECT_EQ(bad_snapshot(src), before);
+  EXPECT_EQ(snapshot(src), before);
 }
 
 TEST_F(BadInput, ConfigThatIsADirectoryIsNamed) {

@@ -27,15 +27,6 @@ const char* kMedium = R"({"architectures": ["LlamaForCausalLM"], "model_type": "
   "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 1, "num_attention_heads": 4,
   "num_key_value_heads": 2, "torch_dtype": "float32"})";
 
-void ds_put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-
-std::map<std::string, std::string> ds_snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) m[fs::relative(e.path(), dir).string()] = slurp(e.path());
-  return m;
-}
-
 // Runs `sh -c cmd` in a child with an optional file size limit (SIGXFSZ ignored, so writes past
 // it fail with EFBIG instead of killing the program); stdout+stderr to `log`. Exit status or -1.
 int run_limited(const std::string& cmd, const fs::path& log, rlim_t fsize = RLIM_INFINITY) {
@@ -63,7 +54,7 @@ class DiskSpace : public ::testing::Test {
   }
   // An HF directory (safetensors) from `config`, written by us.
   fs::path hf_input(const char* config) {
-    ds_put(tmp / "cfg" / "config.json", config);
+    put(tmp / "cfg" / "config.json", config);
     const fs::path src = tmp / "src";
     auto r = mc_run("convert " + q(tmp / "cfg" / "config.json") + " hf --fake-weight --fake-weight-init random -o " + q(src));
     EXPECT_EQ(r.rc, 0) << r.out;
@@ -82,7 +73,7 @@ std::string listing(const fs::path& dir) {
 
 TEST_F(DiskSpace, FileSizeLimitGivesNoSpaceAndNoLitter) {
   const fs::path src = hf_input(kSmall);
-  const auto before = ds_snapshot(src);
+  const auto before = snapshot(src);
   const fs::path out_dir = tmp / "out";
   fs::create_directories(out_dir);
   // The limit lies under the output's size: preallocation or a write fails with EFBIG.
@@ -96,7 +87,7 @@ TEST_F(DiskSpace, FileSizeLimitGivesNoSpaceAndNoLitter) {
     EXPECT_FALSE(fs::exists(fs::symlink_status(out))) << target;
     EXPECT_EQ(listing(out_dir), "") << target;
   }
-  EXPECT_EQ(ds_snapshot(src), before);
+  EXPECT_EQ(snapshot(src), before);
 }
 
 TEST_F(DiskSpace, FullTmpfsGivesNoSpaceAndNoLitter) {
@@ -105,7 +96,7 @@ TEST_F(DiskSpace, FullTmpfsGivesNoSpaceAndNoLitter) {
     GTEST_SKIP() << "no unprivileged tmpfs here (unshare -rm + mount -t tmpfs failed: " << probe
                  << "); the file size limit test covers the out-of-space path";
   const fs::path src = hf_input(kSmall);
-  const auto before = ds_snapshot(src);
+  const auto before = snapshot(src);
   const fs::path mnt = tmp / "mnt";
   fs::create_directories(mnt);
   // The tmpfs lives as long as the namespace: the run and the look at what it left happen inside.
@@ -125,7 +116,7 @@ TEST_F(DiskSpace, FullTmpfsGivesNoSpaceAndNoLitter) {
     EXPECT_NE(text.find("the output " + (mnt / out).string() + " does not fit"), std::string::npos) << text;
     EXPECT_NE(text.find("LEFT:[]"), std::string::npos) << "output or temporaries left on the full disk:\n" << text;
   }
-  EXPECT_EQ(ds_snapshot(src), before);
+  EXPECT_EQ(snapshot(src), before);
 }
 
 TEST_F(DiskSpace, FreeSpaceCheckJudgesThePlannedOutput) {

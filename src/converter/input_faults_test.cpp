@@ -21,14 +21,12 @@ const char* kFaultsConfig = R"({"architectures": ["LlamaForCausalLM"], "model_ty
   "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
   "num_key_value_heads": 1, "torch_dtype": "float32"})";
 
-void faults_put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-
 class InputFaults : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(modelconvert_binary())) << modelconvert_binary();
     fs::create_directories(tmp / "cfg");
-    faults_put(tmp / "cfg" / "config.json", kFaultsConfig);
+    put(tmp / "cfg" / "config.json", kFaultsConfig);
   }
   fs::path make(const std::string& format, const std::string& name) {
     const fs::path out = tmp / name;
@@ -122,7 +120,7 @@ TEST_F(InputFaults, MlxBitsNineNamesConfigJson) {
   std::string cfg = slurp(src / "config.json");
   for (size_t at = cfg.find("\"bits\": 4"); at != std::string::npos; at = cfg.find("\"bits\": 4"))
     cfg.replace(at, 9, "\"bits\": 9");
-  faults_put(src / "config.json", cfg);
+  put(src / "config.json", cfg);
   for (const char* cmd : {"convert", "inspect", "validate"}) {
     const std::string args = std::string(cmd) + " " + q(src) + (std::string(cmd) == "convert" ? " gguf -o " + q(tmp / "o.gguf") : "");
     expect(args, 6, {"config.json", "9 bits"});
@@ -146,12 +144,12 @@ TEST_F(InputFaults, PickleThatIsNotAStateDict) {
 
 TEST_F(InputFaults, GarbageTokenizerIsRejectedAndNotCopied) {
   const fs::path src = make("hf", "src");
-  faults_put(src / "tokenizer.json", "{\"model\": 12, garbage");
+  put(src / "tokenizer.json", "{\"model\": 12, garbage");
   expect("validate " + q(src), 6, {"tokenizer.json"});
   expect("convert " + q(src) + " hf -o " + q(tmp / "out"), 6, {"tokenizer.json"});
   EXPECT_FALSE(fs::exists(tmp / "out"));
   // A well-formed one is carried.
-  faults_put(src / "tokenizer.json",
+  put(src / "tokenizer.json",
       R"({"version": "1.0", "model": {"type": "WordLevel", "vocab": {"a": 0, "<unk>": 1}, "unk_token": "<unk>"}})");
   expect("convert " + q(src) + " hf -o " + q(tmp / "out"), 0, {});
   EXPECT_EQ(slurp(tmp / "out" / "tokenizer.json"), slurp(src / "tokenizer.json"));
@@ -168,7 +166,7 @@ TEST_F(InputFaults, GgufInvalidUtf8NameConvertsToHf) {
   ASSERT_LT(val + 2, b.size());
   b[val] = char(0xff);
   b[val + 1] = char(0xfe);
-  faults_put(g, b);
+  put(g, b);
   expect("convert " + q(g) + " hf -o " + q(tmp / "out"), 0, {});
   EXPECT_TRUE(fs::exists(tmp / "out" / "config.json"));
 }

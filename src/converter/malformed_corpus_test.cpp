@@ -25,19 +25,6 @@ const char* kCorpusConfig = R"({"architectures": ["LlamaForCausalLM"], "model_ty
   "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2,
   "num_key_value_heads": 1, "max_position_embeddings": 64, "tie_word_embeddings": false, "torch_dtype": "float32"})";
 
-// Every regular file under `root` (links and FIFOs are not followed or opened) with its bytes.
-std::map<std::string, std::string> mcorp_snapshot(const fs::path& root) {
-  std::map<std::string, std::string> m;
-  std::error_code ec;
-  if (fs::is_regular_file(fs::symlink_status(root, ec))) {
-    m[root.filename().string()] = slurp(root);
-    return m;
-  }
-  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (fs::is_regular_file(it->symlink_status(ec))) m[fs::relative(it->path(), root).string()] = slurp(it->path());
-  return m;
-}
-
 TEST(MalformedCorpus, EveryCaseGetsItsCodeNamesTheFileAndLeavesNothing) {
   ASSERT_TRUE(fs::exists(modelconvert_binary())) << modelconvert_binary();
   TempDir tmp;
@@ -83,7 +70,7 @@ TEST(MalformedCorpus, EveryCaseGetsItsCodeNamesTheFileAndLeavesNothing) {
         args += " hf -o " + q(outdir / "o");
         for (const auto& a : c["args"]) args += " " + a.get<std::string>();
       }
-      const auto before = mcorp_snapshot(input);
+      const auto before = snapshot(input);
       std::string err;
       // validate's report and inspect's description go to stdout, errors to stderr: both are read.
       const int rc = run_command("timeout 60 " + q(modelconvert_binary()) + " " + args + " 2>&1", &err);
@@ -97,7 +84,7 @@ TEST(MalformedCorpus, EveryCaseGetsItsCodeNamesTheFileAndLeavesNothing) {
         bad.push_back("the output does not name " + c["names"].get<std::string>());
       std::error_code ec;
       if (!fs::is_empty(outdir, ec)) bad.push_back("something was left in the output folder");
-      if (mcorp_snapshot(input) != before) bad.push_back("the input changed");
+      if (snapshot(input) != before) bad.push_back("the input changed");
       if (!bad.empty()) {
         std::string msg = name + " / " + cmd + ":";
         for (const auto& b : bad) msg += " " + b + ";";

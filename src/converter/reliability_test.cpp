@@ -21,16 +21,6 @@ const char* kConfig = R"({"architectures": ["LlamaForCausalLM"], "model_type": "
   "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2, "num_attention_heads": 4,
   "num_key_value_heads": 2, "torch_dtype": "float32"})";
 
-void put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-
-// Every file under `dir` with its bytes (to show an input was not touched).
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) m[fs::relative(e.path(), dir).string()] = slurp(e.path());
-  return m;
-}
-
 std::vector<std::string> leftovers(const fs::path& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir)) {
