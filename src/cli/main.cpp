@@ -1,4 +1,5 @@
 // modelconvert command line: parses arguments, calls the API, prints tables or JSON.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include "cli/progress_line.h"
 #include "cli/tool_commands.h"
 #include "io/output.h"
+#include "quant/blas_threads.h"
 
 namespace {
 
@@ -438,6 +440,19 @@ int run_cli(int argc, char** argv) {
   return 0;
 }
 
+// Process-wide settings a conversion's speed depends on, made before any thread starts.
+void tune_process() {
+  // Scratch buffers of a few hundred KiB to a few MiB are allocated and freed per batch of rows on
+  // every thread. glibc's moving mmap threshold and heap trimming turned that into a brk/madvise
+  // and fresh zero pages per batch: HF -> GGUF q8_0 of a 0.8 GB model took 0.62-0.71 s (1.1-1.3
+  // CPU-s) against 0.20-0.21 s (0.33 CPU-s) with these fixed values. Blocks under 32 MiB (glibc's
+  // own ceiling for the moving threshold) are reused from the heap; heap tops under 128 MiB are kept.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  // OpenBLAS's idle pool would spin on a core our workers need.
+  mc::quant::stop_idle_blas_threads();
+}
+
 }  // namespace
 
 // Whatever escapes (a library exception, a bug) still ends as one error: with --json, one JSON
@@ -448,6 +463,7 @@ int main(int argc, char** argv) {
   // Memory or threads the operating system refused (a `ulimit -v`, a cgroup cap) are not bugs:
   // exit 3 like any other refusal of the OS, saying which limit to look at.
   try {
+    tune_process();
     return run_cli(argc, argv);
   } catch (const std::bad_alloc&) {
     return fail(mc::make_error(mc::ErrorCode::Io, "out of memory: the operating system refused an allocation")
