@@ -121,6 +121,11 @@ Status MemoryData::read(uint64_t offset, std::span<std::byte> dst) const {
   return {};
 }
 
+std::optional<std::span<const std::byte>> MemoryData::view() const {
+  if (fd_ >= 0 && !viewed_.load(std::memory_order_relaxed)) viewed_.store(true, std::memory_order_relaxed);
+  return bytes_;
+}
+
 std::optional<TensorData::FileSpan> MemoryData::file_span() const {
   if (fd_ < 0) return std::nullopt;
   return FileSpan{fd_, file_offset_};
@@ -128,6 +133,7 @@ std::optional<TensorData::FileSpan> MemoryData::file_span() const {
 
 void MemoryData::release(uint64_t offset, uint64_t n) const {
   if (!mmapped_ || n == 0) return;
+  if (fd_ >= 0 && !viewed_.load(std::memory_order_relaxed)) return;  // read with pread only
   // Drop whole pages inside the range from our mapping (they stay in the page cache), so the
   // resident set does not grow with the model. Advisory: failures are harmless.
   static const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "transforms/transforms.h"
@@ -114,6 +117,50 @@ TEST(PermuteQk, ModelUsesHeadsAndKvHeads) {
   EXPECT_EQ(bad.error().code, ErrorCode::Mismatch);
   m.config = ojson::parse(R"({"model_type":"gpt2","n_embd":8,"n_layer":1,"n_head":2,"vocab_size":4})");
   EXPECT_EQ(permute_qk(m, QkDirection::HfToPairs).error().code, ErrorCode::InvalidArgument);
+}
+
+// Rows permuted inside a head come from one read of the head's rows, not one read per row (a
+// file source pays a system call per read); rows gathered from far apart are still read in runs.
+TEST(PermuteQk, RowsOfAHeadAreReadInOneCall) {
+  const int64_t rows = 32, cols = 4;  // 4 heads of 8
+  const auto src = rows_tensor(rows, cols);
+  auto calls = std::make_shared<std::vector<std::pair<uint64_t, uint64_t>>>();
+  TensorEntry counted = src;
+  counted.data = make_fn_data(
+      [inner = src.data, calls](uint64_t off, std::span<std::byte> dst) -> Status {
+        calls->emplace_back(off, dst.size());
+        return inner->read(off, dst);
+      },
+      cols * 4);
+  auto p = permute_qk_tensor(counted, 4, QkDirection::HfToPairs);
+  ASSERT_TRUE(p.ok());
+  const uint64_t rb = cols * 4;
+  // Head 1 (rows 8..15) as a writer asks for it: one read of exactly those rows.
+  std::vector<std::byte> head(8 * rb);
+  ASSERT_TRUE(p->data->read(8 * rb, head).ok());
+  ASSERT_EQ(calls->size(), 1u);
+  EXPECT_EQ((*calls)[0], std::make_pair(8 * rb, 8 * rb));
+  std::vector<float> v(8 * cols);
+  std::memcpy(v.data(), head.data(), head.size());
+  std::vector<int> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(int(std::lround(v[size_t(i * cols)])) / 100);
+  EXPECT_EQ(ids, (std::vector<int>{8, 12, 9, 13, 10, 14, 11, 15}));
+  // The whole tensor still equals the row-by-row permutation.
+  calls->clear();
+  EXPECT_EQ(row_ids(*p, cols), (std::vector<int>{0,  4,  1,  5,  2,  6,  3,  7,  8,  12, 9,  13, 10, 14, 11, 15,
+                                                 16, 20, 17, 21, 18, 22, 19, 23, 24, 28, 25, 29, 26, 30, 27, 31}));
+  EXPECT_EQ(calls->size(), 1u);
+  // A gather whose rows lie far apart (here the first and last row) reads them one run each.
+  calls->clear();
+  auto view = row_view(counted, rows);
+  ASSERT_TRUE(view.ok());
+  auto far = gather_rows(std::move(*view), {0, 31});
+  std::vector<std::byte> two(2 * rb);
+  ASSERT_TRUE(far.read(0, 2, two.data()).ok());
+  EXPECT_EQ(calls->size(), 2u);
+  std::memcpy(v.data(), two.data(), two.size());
+  EXPECT_EQ(v[0], 0.f);
+  EXPECT_EQ(v[size_t(cols)], 3100.f);
 }
 
 }  // namespace

@@ -64,9 +64,8 @@ Result<RowSource> row_view(const TensorEntry& e, int64_t rows) {
   };
   // In-memory rows are used in place (the read() closure holds `data`, which owns them). Rows of
   // a mapped file are read with pread instead: cheaper than faulting the mapping in.
-  if (auto v = data ? data->view() : std::nullopt;
-      v && v->size() == uint64_t(s.rows) * rb && !data->file_span())
-    s.base = v->data();
+  if (data && !data->file_span())
+    if (auto v = data->view(); v && v->size() == uint64_t(s.rows) * rb) s.base = v->data();
   return s;
 }
 
@@ -79,7 +78,20 @@ RowSource gather_rows(RowSource src, std::vector<int64_t> perm) {
   auto p = std::make_shared<const std::vector<int64_t>>(std::move(perm));
   auto inner = std::move(src.read);
   out.read = [p, rb, inner](int64_t r0, int64_t n, std::byte* dst) -> Status {
-    // Consecutive source rows are read in one call.
+    // Rows permuted within a small span (the RoPE permutation keeps each head's rows in the
+    // head) come from one read of the span: a row-by-row read costs a system call per row when
+    // the source is a file (15,000 reads of 4 KiB for the q/k weights of a 0.8 GB model).
+    const auto first = p->begin() + r0, last = first + n;
+    const auto [lo, hi] = std::minmax_element(first, last);
+    const int64_t span = *hi - *lo + 1;
+    if (n > 1 && span <= 2 * n && uint64_t(span) * rb <= (uint64_t(16) << 20)) {
+      std::unique_ptr<std::byte[]> rows(new std::byte[size_t(uint64_t(span) * rb)]);  // all written
+      MC_CHECK(inner(*lo, span, rows.get()));
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(dst + uint64_t(i) * rb, rows.get() + uint64_t((*p)[size_t(r0 + i)] - *lo) * rb, rb);
+      return {};
+    }
+    // Otherwise consecutive source rows are read in one call.
     int64_t i = 0;
     while (i < n) {
       const int64_t first = (*p)[size_t(r0 + i)];
@@ -257,7 +269,9 @@ Status F32Rows::read(int64_t r0, int64_t n, float* dst) const {
   // Straight from memory when the tensor is in memory; else (a file, a transform) through a buffer.
   std::unique_ptr<std::byte[]> raw;  // not zero-filled: read() writes every byte
   const std::byte* src;
-  if (auto v = data_->view(); v && v->size() >= offset + nbytes && !data_->file_span()) {
+  std::optional<std::span<const std::byte>> v;
+  if (!data_->file_span()) v = data_->view();
+  if (v && v->size() >= offset + nbytes) {
     src = v->data() + offset;
   } else {
     raw.reset(new std::byte[nbytes]);
