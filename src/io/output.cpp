@@ -20,7 +20,6 @@ namespace mc::io {
 
 namespace {
 std::atomic<bool> g_sync_on_close{false};
-std::atomic<int> g_mapped_writes{-1};  // -1: not set yet, MC_WRITE_MODE decides
 
 // Out of space: the disk is full, the user's quota is spent, or a file size limit (RLIMIT_FSIZE,
 // the file system's largest file) is reached; all say "not enough free disk space" (exit 9).
@@ -237,13 +236,12 @@ Result<OutFile> OutFile::create(const fs::path& path, uint64_t size) {
     const int rc = posix_fallocate(f.fd_, 0, off_t(size));
     if (no_space(rc)) return os_error(path, "cannot reserve space", rc);
     if (rc != 0 && ftruncate(f.fd_, off_t(size)) != 0) return os_error(path, "cannot size");
-    if (rc == 0) f.reserved_ = size;
   }
   return f;
 }
 
 OutFile::OutFile(OutFile&& o) noexcept
-    : fd_(o.fd_), path_(std::move(o.path_)), reserved_(o.reserved_), write_mu_(std::move(o.write_mu_)) {
+    : fd_(o.fd_), path_(std::move(o.path_)), write_mu_(std::move(o.write_mu_)) {
   o.fd_ = -1;
 }
 OutFile& OutFile::operator=(OutFile&& o) noexcept {
@@ -251,7 +249,6 @@ OutFile& OutFile::operator=(OutFile&& o) noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
     path_ = std::move(o.path_);
-    reserved_ = o.reserved_;
     write_mu_ = std::move(o.write_mu_);
     o.fd_ = -1;
   }
@@ -265,8 +262,19 @@ Status OutFile::pwrite(uint64_t offset, std::span<const std::byte> data) const {
   // Pieces of at most 128 KiB: measured on a 1.5 GB output (Linux 6.18, ext4), writes of
   // 256 KiB and more ran anywhere from 0.6 s to 2.9 s of kernel time, 64-128 KiB writes steadily
   // 0.55 s (large page-cache folios are costly to allocate here); the extra calls cost nothing.
-  constexpr size_t kPiece = size_t(128) << 10;
   std::lock_guard lock(*write_mu_);
+  return pwrite_locked(offset, data);
+}
+
+Result<bool> OutFile::try_pwrite(uint64_t offset, std::span<const std::byte> data) const {
+  std::unique_lock lock(*write_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  MC_CHECK(pwrite_locked(offset, data));
+  return true;
+}
+
+Status OutFile::pwrite_locked(uint64_t offset, std::span<const std::byte> data) const {
+  constexpr size_t kPiece = size_t(128) << 10;
   size_t done = 0;
   while (done < data.size()) {
     const size_t len = std::min(kPiece, data.size() - done);
@@ -306,43 +314,6 @@ Result<bool> OutFile::copy_from(int src_fd, uint64_t src_offset, uint64_t offset
     done += uint64_t(n);
   }
   return true;
-}
-
-OutFile::Window::~Window() {
-  if (map_) ::munmap(map_, map_len_);
-}
-
-Result<OutFile::Window> OutFile::map_window(uint64_t offset, uint64_t len) const {
-  Window w;
-  if (len == 0 || !mapped_writes() || offset + len > reserved_ || fd_ < 0) return w;
-  static const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
-  const uint64_t start = offset & ~(page - 1);
-  const size_t map_len = size_t(offset + len - start);
-  // (create() opens the file O_RDWR: a write-only descriptor cannot back a shared mapping.)
-  void* m = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, off_t(start));
-  if (m == MAP_FAILED) return w;  // not mappable here: the caller writes instead
-  w.map_ = m;
-  w.map_len_ = map_len;
-  w.data_ = static_cast<std::byte*>(m) + (offset - start);
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-  // Prefault all pages writable in one call instead of one fault per page; a kernel without it
-  // (before 5.14) says EINVAL and the pages fault in as they are written. Any other failure:
-  // no window, and the caller's pwrite reports what is wrong.
-  if (::madvise(m, map_len, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) return Window{};
-  return w;
-}
-
-void set_mapped_writes(bool on) { g_mapped_writes = on ? 1 : 0; }
-bool mapped_writes() {
-  int v = g_mapped_writes.load();
-  if (v < 0) {
-    const char* env = std::getenv("MC_WRITE_MODE");
-    v = env && std::string_view(env) == "mmap" ? 1 : 0;
-    g_mapped_writes = v;
-  }
-  return v == 1;
 }
 
 void set_sync_on_close(bool on) { g_sync_on_close = on; }

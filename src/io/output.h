@@ -59,32 +59,14 @@ class OutFile {
   OutFile(const OutFile&) = delete;
   ~OutFile();
   Status pwrite(uint64_t offset, std::span<const std::byte> data) const;  // thread-safe
+  // As pwrite, but only when no other thread is writing this file: false, with nothing
+  // written, when one is (the caller makes more output and writes it all at its next turn).
+  Result<bool> try_pwrite(uint64_t offset, std::span<const std::byte> data) const;
   // Copies `len` bytes at `src_offset` of the open file `src_fd` to `offset`, inside the kernel
   // (copy_file_range, as cp does; a reflink where the file system shares extents). Returns false
   // without an error when the kernel cannot do it for these files (the caller writes instead).
   Result<bool> copy_from(int src_fd, uint64_t src_offset, uint64_t offset, uint64_t len) const;
 
-  // A writable shared mapping of [offset, offset + len) of the file, prefaulted for writing
-  // (MADV_POPULATE_WRITE where the kernel has it), so a converter writes its output bytes
-  // straight into the page cache: one pass instead of making them in a buffer that pwrite then
-  // copies. Only for files whose whole size create() reserved with fallocate, so a write through
-  // the mapping can never meet a full disk (that would be SIGBUS, not an error); otherwise, or
-  // when mapped writes are off (set_mapped_writes), data() is null and the caller pwrites.
-  class Window {
-   public:
-    Window() = default;
-    Window(Window&& o) noexcept : map_(o.map_), map_len_(o.map_len_), data_(o.data_) { o.map_ = nullptr; }
-    Window& operator=(Window&&) = delete;
-    ~Window();
-    std::byte* data() const { return data_; }
-
-   private:
-    friend class OutFile;
-    void* map_ = nullptr;
-    size_t map_len_ = 0;
-    std::byte* data_ = nullptr;
-  };
-  Result<Window> map_window(uint64_t offset, uint64_t len) const;
   Status close();  // fsync + close
   const fs::path& path() const { return path_; }
 
@@ -92,7 +74,7 @@ class OutFile {
   OutFile() = default;
   int fd_ = -1;
   fs::path path_;
-  uint64_t reserved_ = 0;  // bytes fallocate reserved at create()
+  Status pwrite_locked(uint64_t offset, std::span<const std::byte> data) const;  // holding write_mu_
   // Writers take turns: a buffered write holds the file's inode lock anyway, and a thread that
   // finds it taken spins in the kernel (measured: 30% of a 2-thread HF -> GGUF run); a user
   // space mutex lets it sleep, so the other core keeps converting.
@@ -106,16 +88,6 @@ class OutFile {
 void set_sync_on_close(bool on);
 bool sync_on_close();
 
-// Whether OutFile::map_window maps. Off by default: measured on the 2-core development machine
-// (a paravirtualised guest, Linux 6.18, ext4; 0.80 GB bf16 Llama, 2 threads), writing through the
-// mapping cost far more than pwrite: HF -> GGUF f16 5.0-6.9 s wall / 2.5-3.3 CPU-s against
-// 0.83-0.97 s / 0.39-0.44 CPU-s, q8_0 4.4 s / 2.0 against 1.1 s / 0.53, MLX 4-bit 3.8 s / 1.8
-// against 2.2 s / 1.1. Prefaulting a fallocated range reads every page in first (ext4 zero-fills
-// unwritten extents, 40% of the time in memset), and the first store to each fresh page costs a
-// page-table fill that the guest pays dearly for. MC_WRITE_MODE=mmap turns it on (for machines
-// where it wins); set_mapped_writes overrides both.
-void set_mapped_writes(bool on);
-bool mapped_writes();
 
 // Removes, in `dir`, what killed runs of this program left (".mc-tmp-PID-*", ".mc-stage-PID-*",
 // ".*.mc-old-PID") when that PID is no longer running and the entry is ours (same user).

@@ -8,6 +8,8 @@ namespace mc::io {
 namespace {
 // Bytes made and written in one step within a task: fits a core's L2 cache.
 constexpr uint64_t kPieceBytes = uint64_t(256) << 10;
+// Made pieces a thread may hold while the file is busy (memory: threads x this x kPieceBytes).
+constexpr uint64_t kPendingPieces = 4;
 
 struct Task {
   const WriteItem* item;
@@ -37,16 +39,25 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
       const Task& t = tasks[i];
       const TensorEntry& tensor = *t.item->tensor;
       const uint64_t len = t.end - t.begin;
-      if (auto v = tensor.data->view(); v && v->size() == tensor.nbytes()) {
-        // Unchanged bytes: from an input file, copied file to file by the kernel as cp does;
-        // else written straight from memory. Then those pages leave our RSS (release below).
+      // Unchanged bytes: from an input file, copied file to file by the kernel as cp does
+      // (the mapping is not touched); else written straight from memory, whose pages then leave
+      // our RSS (release below).
+      const auto span = tensor.data->file_span();
+      std::optional<std::span<const std::byte>> v;
+      if (!span) v = tensor.data->view();
+      if (span || (v && v->size() == tensor.nbytes())) {
         bool copied = false;
-        if (const auto span = tensor.data->file_span()) {
+        if (span) {
           auto c = t.item->file->copy_from(span->fd, span->offset + t.begin, t.item->offset + t.begin, len);
           if (!c) return std::move(c).error().with_tensor(tensor.name);
           copied = *c;
         }
-        if (!copied) MC_CHECK(t.item->file->pwrite(t.item->offset + t.begin, v->subspan(t.begin, len)));
+        if (!copied) {
+          if (!v) v = tensor.data->view();
+          if (!v || v->size() != tensor.nbytes())
+            return make_error(ErrorCode::Internal, "tensor '{}' lies in a file but not in memory", tensor.name);
+          MC_CHECK(t.item->file->pwrite(t.item->offset + t.begin, v->subspan(t.begin, len)));
+        }
       } else {
         // Made a piece at a time, so the input piece is still in the core's cache when it is
         // converted (and, when written, the output piece when the kernel copies it into the page
@@ -54,25 +65,11 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
         // take the file lock in between).
         const uint64_t a = std::max<uint64_t>(tensor.data->chunk_align(), 1);
         const uint64_t piece = std::max<uint64_t>(a, kPieceBytes / a * a);
-        // One pass where the output can be mapped: converted straight into the page cache.
-        auto win = t.item->file->map_window(t.item->offset + t.begin, len);
-        if (!win) return std::move(win).error().with_tensor(tensor.name);
-        if (std::byte* dst = win->data()) {
-          for (uint64_t p = 0; p < len; p += piece) {
-            const uint64_t n = std::min(piece, len - p);
-            auto st = tensor.data->read(t.begin + p, std::span(dst + p, n));
-            if (!st) return std::move(st).error().with_tensor(tensor.name);
-          }
-        }
-        // Otherwise made in a buffer a piece at a time and written.
-        const uint64_t left = win->data() ? 0 : len;
-        if (buf.size() < std::min(piece, left)) buf.resize(std::min(piece, left));
-        for (uint64_t p = 0; p < left; p += piece) {
-          const uint64_t n = std::min(piece, len - p);
-          auto st = tensor.data->read(t.begin + p, std::span(buf.data(), n));
-          if (!st) return std::move(st).error().with_tensor(tensor.name);
-          MC_CHECK(t.item->file->pwrite(t.item->offset + t.begin + p, std::span(buf.data(), n)));
-        }
+        const uint64_t cap = std::min(len, piece * kPendingPieces);
+        if (buf.size() < cap) buf.resize(cap);
+        auto st = detail::write_pieces(*tensor.data, t.begin, len, piece, *t.item->file, t.item->offset + t.begin,
+                                       std::span(buf.data(), cap));
+        if (!st) return std::move(st).error().with_tensor(tensor.name);
       }
       tensor.data->release(t.begin, len);
       const uint64_t d = done.fetch_add(len) + len;
