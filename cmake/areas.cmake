@@ -13,8 +13,11 @@ target_compile_options(mc_quant PRIVATE -ffp-contract=off)
 mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
 mc_area(arch DIRS src/arch DEPS mc_core)
 # The Hugging Face hub client and cache (hub ids as inputs); knows nothing of models.
+# libcurl is opened with dlopen at the first request (src/hub/http.cpp: it costs every run
+# ~17 ms of library loading when linked); only its headers are used at build time.
 find_package(CURL REQUIRED)
-mc_area(hub DIRS src/hub DEPS mc_core CURL::libcurl)
+mc_area(hub DIRS src/hub DEPS mc_core ${CMAKE_DL_LIBS})
+target_include_directories(mc_hub PRIVATE ${CURL_INCLUDE_DIRS})
 # The engine contract (src/formats/engine.h) that every format engine implements.
 mc_area(engine DIRS src/formats DEPS mc_core mc_arch mc_tokenizer)
 # Containers: the file formats models are stored in, below the engines that use them.

@@ -1,30 +1,81 @@
 #include "hub/http.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <type_traits>
 
 namespace mc::hub {
 
 namespace {
 
-// curl_global_init is not thread-safe: once per process.
-void global_init() {
+// libcurl is loaded at the first request, not when the program starts: linking it pulls in
+// TLS, Kerberos and LDAP libraries whose loading and relocation took ~17 ms of every run (a
+// program linking this project's libraries starts in 32 ms with libcurl, 14 ms without), and
+// most runs never touch the network. Its entry points, resolved once:
+struct Curl {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+};
+
+// The library's soname since curl 7.16; Debian's libcurl4 package provides it.
+constexpr const char* kCurlLibrary = "libcurl.so.4";
+
+Result<const Curl*> curl() {
+  static Curl api{};
+  static std::string error;
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  // Loading and curl_global_init (not thread-safe) happen once per process.
+  std::call_once(once, [] {
+    void* lib = ::dlopen(kCurlLibrary, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      const char* why = ::dlerror();
+      error = why ? why : "not found";
+      return;
+    }
+    auto sym = [&](auto& fn, const char* name) {
+      void* p = ::dlsym(lib, name);
+      if (!p && error.empty()) error = std::string(name) + " is missing";
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+    };
+    sym(api.global_init, "curl_global_init");
+    sym(api.easy_init, "curl_easy_init");
+    sym(api.easy_cleanup, "curl_easy_cleanup");
+    sym(api.easy_setopt, "curl_easy_setopt");
+    sym(api.easy_perform, "curl_easy_perform");
+    sym(api.easy_getinfo, "curl_easy_getinfo");
+    sym(api.easy_strerror, "curl_easy_strerror");
+    sym(api.slist_append, "curl_slist_append");
+    sym(api.slist_free_all, "curl_slist_free_all");
+    if (error.empty() && api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) error = "curl_global_init failed";
+  });
+  if (!error.empty())
+    return make_error(ErrorCode::Unsupported, "cannot load {} for downloads: {}", kCurlLibrary, error)
+        .with_hint("install libcurl (Debian: apt-get install libcurl4), or give a local directory instead of a hub id");
+  return &api;
 }
 
 struct Easy {
+  const Curl& c;
   CURL* h = nullptr;
   curl_slist* hdrs = nullptr;
-  Easy() : h(curl_easy_init()) {}
+  explicit Easy(const Curl& api) : c(api), h(api.easy_init()) {}
   ~Easy() {
-    if (hdrs) curl_slist_free_all(hdrs);
-    if (h) curl_easy_cleanup(h);
+    if (hdrs) c.slist_free_all(hdrs);
+    if (h) c.easy_cleanup(h);
   }
   Easy(const Easy&) = delete;
   Easy& operator=(const Easy&) = delete;
@@ -64,6 +115,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 }
 
 struct FileSink {
+  const Curl* c;
   CURL* h;
   HttpResponse* r;
   int fd;
@@ -80,7 +132,7 @@ size_t on_file_body(char* data, size_t size, size_t n, void* user) {
   const size_t len = size * n;
   if (!s->decided) {
     long code = 0;
-    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &code);
+    s->c->easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &code);
     s->decided = true;
     if (code == 206 && s->offset > 0) {
       s->to_file = true;
@@ -115,22 +167,22 @@ size_t on_file_body(char* data, size_t size, size_t n, void* user) {
 }
 
 void common_options(Easy& e, const std::string& url, const HttpHeaders& headers, HttpResponse* r) {
-  curl_easy_setopt(e.h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e.h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e.h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, 20L);
+  e.c.easy_setopt(e.h, CURLOPT_URL, url.c_str());
+  e.c.easy_setopt(e.h, CURLOPT_FOLLOWLOCATION, 0L);
+  e.c.easy_setopt(e.h, CURLOPT_NOSIGNAL, 1L);
+  e.c.easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, 20L);
   // A stalled transfer (under 1 byte/s for 60 s) is an I/O error, not a hang.
-  curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(e.h, CURLOPT_USERAGENT, "modelconvert/0.1 (libcurl)");
-  curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e.h, CURLOPT_HEADERDATA, r);
-  for (const auto& h : headers) e.hdrs = curl_slist_append(e.hdrs, h.c_str());
-  if (e.hdrs) curl_easy_setopt(e.h, CURLOPT_HTTPHEADER, e.hdrs);
+  e.c.easy_setopt(e.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  e.c.easy_setopt(e.h, CURLOPT_LOW_SPEED_TIME, 60L);
+  e.c.easy_setopt(e.h, CURLOPT_USERAGENT, "modelconvert/0.1 (libcurl)");
+  e.c.easy_setopt(e.h, CURLOPT_HEADERFUNCTION, on_header);
+  e.c.easy_setopt(e.h, CURLOPT_HEADERDATA, r);
+  for (const auto& h : headers) e.hdrs = e.c.slist_append(e.hdrs, h.c_str());
+  if (e.hdrs) e.c.easy_setopt(e.h, CURLOPT_HTTPHEADER, e.hdrs);
 }
 
-Error transfer_error(CURLcode rc, const std::string& url, const char* errbuf) {
-  return make_error(ErrorCode::Io, "cannot reach {}: {}", url, errbuf[0] ? errbuf : curl_easy_strerror(rc))
+Error transfer_error(const Curl& c, CURLcode rc, const std::string& url, const char* errbuf) {
+  return make_error(ErrorCode::Io, "cannot reach {}: {}", url, errbuf[0] ? errbuf : c.easy_strerror(rc))
       .with_hint("check the network (or HF_ENDPOINT); set HF_HUB_OFFLINE=1 to use only the local cache");
 }
 
@@ -138,32 +190,30 @@ Error transfer_error(CURLcode rc, const std::string& url, const char* errbuf) {
 
 Result<HttpResponse> http_request(const std::string& method, const std::string& url, const HttpHeaders& headers,
                                   size_t max_body) {
-  global_init();
-  Easy e;
+  Easy e(*MC_TRY(curl()));
   if (!e.h) return make_error(ErrorCode::Internal, "curl_easy_init failed");
   HttpResponse r;
   common_options(e, url, headers, &r);
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
+  e.c.easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
   BodySink sink{&r, max_body};
   if (method == "HEAD") {
-    curl_easy_setopt(e.h, CURLOPT_NOBODY, 1L);
+    e.c.easy_setopt(e.h, CURLOPT_NOBODY, 1L);
   } else {
-    curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &sink);
+    e.c.easy_setopt(e.h, CURLOPT_WRITEFUNCTION, on_body);
+    e.c.easy_setopt(e.h, CURLOPT_WRITEDATA, &sink);
   }
-  const CURLcode rc = curl_easy_perform(e.h);
+  const CURLcode rc = e.c.easy_perform(e.h);
   if (rc == CURLE_WRITE_ERROR)
     return make_error(ErrorCode::LimitExceeded, "the answer from {} is over {} bytes", url, max_body);
-  if (rc != CURLE_OK) return transfer_error(rc, url, errbuf);
-  curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &r.status);
+  if (rc != CURLE_OK) return transfer_error(e.c, rc, url, errbuf);
+  e.c.easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &r.status);
   return r;
 }
 
 Result<DownloadResult> http_download(const std::string& url, const HttpHeaders& headers, int fd, uint64_t offset,
                                      const std::function<void(uint64_t)>& on_bytes) {
-  global_init();
-  Easy e;
+  Easy e(*MC_TRY(curl()));
   if (!e.h) return make_error(ErrorCode::Internal, "curl_easy_init failed");
   DownloadResult res;
   HttpHeaders all = headers;
@@ -171,17 +221,17 @@ Result<DownloadResult> http_download(const std::string& url, const HttpHeaders& 
   if (offset > 0) all.push_back("Range: bytes=" + std::to_string(offset) + "-");
   common_options(e, url, all, &res.response);
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
-  FileSink sink{e.h, &res.response, fd, offset};
+  e.c.easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
+  FileSink sink{&e.c, e.h, &res.response, fd, offset};
   sink.on_bytes = &on_bytes;
-  curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION, on_file_body);
-  curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &sink);
-  const CURLcode rc = curl_easy_perform(e.h);
-  curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &res.response.status);
+  e.c.easy_setopt(e.h, CURLOPT_WRITEFUNCTION, on_file_body);
+  e.c.easy_setopt(e.h, CURLOPT_WRITEDATA, &sink);
+  const CURLcode rc = e.c.easy_perform(e.h);
+  e.c.easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &res.response.status);
   res.written = sink.written;
   res.start = sink.to_file ? (sink.pos - sink.written) : offset;
   if (sink.err) return make_error(ErrorCode::Io, "cannot write the download: {}", std::strerror(sink.err));
-  if (rc != CURLE_OK) return transfer_error(rc, url, errbuf);
+  if (rc != CURLE_OK) return transfer_error(e.c, rc, url, errbuf);
   return res;
 }
 
