@@ -13,6 +13,7 @@
 
 #include "io/mapped_file.h"
 #include "tokenizer/loaders.h"
+#include "tokenizer/parse_memo.h"
 
 namespace mc::tok {
 
@@ -213,11 +214,13 @@ Result<Vocab> parse_tokenizer_json_impl(const json& j, const std::string& path) 
 }  // namespace
 
 Result<Vocab> parse_tokenizer_json(const std::string& text, const std::string& path) {
+  if (auto v = memo_find(ParserKind::TokenizerJson, text)) return std::move(*v);
   MC_CHECK(io::check_json_depth(text, path));  // also when the text did not come from a file
   try {
     const json j = json::parse(text);
     auto v = MC_TRY(parse_tokenizer_json_impl(j, path));
     MC_CHECK(v.validate());
+    memo_store(ParserKind::TokenizerJson, text, v);
     return v;
   } catch (const json::exception& e) {
     return corrupt(path, std::string("invalid tokenizer.json: ") + e.what());

@@ -6,6 +6,7 @@
 // libsentencepiece: we need five fields, and every length is checked against the bytes left.
 #include "io/mapped_file.h"
 #include "tokenizer/loaders.h"
+#include "tokenizer/parse_memo.h"
 
 #include <cstring>
 
@@ -83,6 +84,7 @@ class Wire {
 }  // namespace
 
 Result<Vocab> parse_sentencepiece_model(std::string_view data, const std::string& path) {
+  if (auto v = memo_find(ParserKind::SentencePiece, data)) return std::move(*v);
   Vocab v;
   int model_type = 1;  // UNIGRAM is the proto default
   int64_t unk = 0, bos = 1, eos = 2, pad = -1;
@@ -165,6 +167,7 @@ Result<Vocab> parse_sentencepiece_model(std::string_view data, const std::string
   v.add_bos = true;  // llama.cpp's SentencePiece default; tokenizer_config.json may override
   v.pre = "default";
   MC_CHECK(v.validate());
+  memo_store(ParserKind::SentencePiece, data, v);
   return v;
 }
 

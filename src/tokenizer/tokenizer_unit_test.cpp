@@ -379,3 +379,42 @@ TEST(TokOracle, MiniCpm4LoadsAndMatchesSentencePiece) {
 
 }  // namespace
 }  // namespace mc::tok
+
+namespace mc::tok {
+namespace {
+
+// The parse memo hands back the vocabulary of the same bytes only: a second parse of a file
+// equals the first, and bytes differing in one token give that token, not the memo's.
+TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {
+  GgufTokenizerKV kv;
+  kv.model = "llama";
+  kv.tokens = {"<unk>", "<s>", "</s>", "a", "b", "ab"};
+  kv.scores = std::vector<float>{0, 0, 0, -1, -2, -3};
+  kv.token_types = std::vector<int32_t>{2, 3, 3, 1, 1, 1};
+  kv.unk_id = 0, kv.bos_id = 1, kv.eos_id = 2;
+  auto v = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  auto files = vocab_to_hf(*v);
+  ASSERT_TRUE(files.ok()) << files.error().render();
+  const std::string text = files->tokenizer_json;
+  auto first = parse_tokenizer_json(text, "mem");
+  auto again = parse_tokenizer_json(text, "mem");
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(first->tokens, again->tokens);
+  EXPECT_EQ(first->tokens[5], "ab");
+  std::string other = text;
+  const auto at = other.find("\"ab\"");
+  ASSERT_NE(at, std::string::npos);
+  other.replace(at, 4, "\"ba\"");
+  auto changed = parse_tokenizer_json(other, "mem");
+  ASSERT_TRUE(changed.ok()) << changed.error().render();
+  EXPECT_EQ(changed->tokens[5], "ba");
+  // A failure is not remembered, and does not replace the last success.
+  EXPECT_FALSE(parse_tokenizer_json("{", "mem").ok());
+  auto back = parse_tokenizer_json(other, "mem");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->tokens[5], "ba");
+}
+
+}  // namespace
+}  // namespace mc::tok
