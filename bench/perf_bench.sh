@@ -18,6 +18,7 @@
 #   PARTS="write kquant fake rss"   which parts to run
 #   KQUANTS="q2_k q3_k_m q4_k_m q5_k_m q6_k"   the k-quant file types compared
 #   COLD=0             skip the cold-cache f16 run even when caches can be dropped
+#   REPS=3             runs of each write conversion (each side's fastest is compared)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_init "${1:-}" "${2:-}"
@@ -26,6 +27,7 @@ LQ=${3:-}
 THREADS=${THREADS:-$(nproc)}
 PARTS=${PARTS:-write kquant fake rss}
 KQUANTS=${KQUANTS:-q2_k q3_k_m q4_k_m q5_k_m q6_k}
+REPS=${REPS:-3}
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 layers_for() {  # GB -> layers of the 2048-wide Llama (45.1 M params per layer, 131 M outside)
@@ -69,27 +71,34 @@ cp_run() {  # $1 = cache state; prints "wall cpu" of cp of the input shards into
   echo "$(wall_s "$WORK/time-cp.txt") $(cpu_s "$WORK/time-cp.txt")"
 }
 
-# One conversion against cp (the faster of a cp before and a cp after, by wall time).
+# Conversions against cp, alternating (cp, ours) REPS times then a last cp; each side's fastest
+# run by wall time is compared (the machine's noise only ever adds time), and every run's wall
+# time is printed.
 vs_cp() {  # $1 = label, $2 = cache state, $3 = format, $4 = goal, rest = flags
   local label=$1 st=$2 fmt=$3 goal=$4
   shift 4
-  local out="$WORK/perf-out-$fmt"
-  local c1 c2
-  c1=$(cp_run "$st")
-  rm -rf "$out"
-  prepare "$st"
-  timed "$WORK/time-ours.txt" "$MC" convert "$SRC" "$fmt" --threads "$THREADS" --force --quiet -o "$out" "$@"
-  local ours
-  ours=$(fields "$WORK/time-ours.txt")
-  rm -rf "$out"
-  c2=$(cp_run "$st")
-  "$PY" - "$label" "$st" "$goal" "$BYTES" $c1 $c2 $ours <<'PY'
+  local out="$WORK/perf-out-$fmt" cps=() ours=() i
+  for ((i = 0; i < REPS; i++)); do
+    cps+=("$(cp_run "$st")")
+    rm -rf "$out"
+    prepare "$st"
+    timed "$WORK/time-ours.txt" "$MC" convert "$SRC" "$fmt" --threads "$THREADS" --force --quiet -o "$out" "$@"
+    ours+=("$(fields "$WORK/time-ours.txt")")
+    rm -rf "$out"
+  done
+  cps+=("$(cp_run "$st")")
+  "$PY" - "$label" "$st" "$goal" "$BYTES" "${#cps[@]}" "${cps[@]}" "${ours[@]}" <<'PY'
 import sys
 label, st, goal = sys.argv[1:4]
-b, cw1, cc1, cw2, cc2, w, c, rss = map(float, sys.argv[4:12])
-cw, cc = (cw1, cc1) if cw1 <= cw2 else (cw2, cc2)
-print(f"{label:24} {st:4} | ours {w:6.2f} s wall {c:6.2f} s cpu {b/1e9/w:5.2f} GB/s | cp {cw:5.2f} s wall "
-      f"{cc:5.2f} s cpu (runs {cw1:.2f}, {cw2:.2f}) | ratio vs cp: wall {cw/w:4.2f}x, cpu {cc/c:4.2f}x "
+b = float(sys.argv[4]); n = int(sys.argv[5])
+rest = [v for a in sys.argv[6:] for v in a.split()]
+cps = [tuple(map(float, rest[2 * i:2 * i + 2])) for i in range(n)]
+ours = [tuple(map(float, rest[2 * n + 3 * i:2 * n + 3 * i + 3])) for i in range((len(rest) - 2 * n) // 3)]
+cw, cc = min(cps)
+w, c, rss = min(ours)
+runs = lambda xs: ", ".join(f"{x[0]:.2f}" for x in xs)
+print(f"{label:10} {st:4} | ours {w:5.2f} s wall {c:5.2f} s cpu {b/1e9/w:5.2f} GB/s (runs {runs(ours)}) | cp {cw:5.2f} s wall "
+      f"{cc:5.2f} s cpu (runs {runs(cps)}) | ratio vs cp: wall {cw/w:4.2f}x, cpu {cc/c:4.2f}x "
       f"(goal >= {goal}x) | peak RSS {rss:.0f} MB")
 PY
 }
