@@ -6,7 +6,8 @@ if(MC_BUILD_TESTS)
   target_link_libraries(mc_testutil PUBLIC mc_core GTest::gtest)
   target_compile_definitions(mc_testutil PRIVATE MC_BINARY_PATH="${CMAKE_BINARY_DIR}/modelconvert")
 endif()
-mc_area(quant DIRS src/quant DEPS mc_core openblas)
+# OpenBLAS is opened with dlopen when first needed (src/quant/blas.h); only cblas.h is used here.
+mc_area(quant DIRS src/quant DEPS mc_core ${CMAKE_DL_LIBS})
 # Bit-exact quantizers: no a*b+c fused into one rounding anywhere in the area. GCC contracts by
 # default in C++ (even with -std=c++20) wherever FMA is available, e.g. in the AVX-512 kernels.
 target_compile_options(mc_quant PRIVATE -ffp-contract=off)
@@ -26,7 +27,7 @@ mc_area(torch DIRS src/formats/torch DEPS mc_core ZLIB::ZLIB)
 # What engines build on: lazy tensor transforms and the op graph the runtime runs and the
 # graph formats (ONNX, TorchScript) emit.
 mc_area(transforms DIRS src/transforms DEPS mc_core mc_arch mc_quant yaml-cpp)
-mc_area(graph DIRS src/graph DEPS mc_core mc_arch mc_quant openblas)
+mc_area(graph DIRS src/graph DEPS mc_core mc_arch mc_quant)
 # Format engines, one folder each.
 mc_area(gguf DIRS src/formats/gguf DEPS mc_engine mc_quant mc_arch mc_tokenizer mc_transforms)
 mc_area(hf DIRS src/formats/hf DEPS mc_engine mc_arch mc_safetensors mc_torch)

@@ -14,7 +14,6 @@
 #include "cli/progress_line.h"
 #include "cli/tool_commands.h"
 #include "io/output.h"
-#include "quant/blas_threads.h"
 
 namespace {
 
@@ -449,8 +448,6 @@ void tune_process() {
   // own ceiling for the moving threshold) are reused from the heap; heap tops under 128 MiB are kept.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
-  // OpenBLAS's idle pool would spin on a core our workers need.
-  mc::quant::stop_idle_blas_threads();
 }
 
 }  // namespace

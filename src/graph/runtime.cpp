@@ -4,8 +4,8 @@
 // already f32 in memory) and multiplied with OpenBLAS in the calling thread, so the result is the
 // same for any thread count. Attention keeps a per-layer KV cache of every position.
 #include "graph/runtime.h"
+#include "quant/blas.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -101,7 +101,8 @@ Result<Runtime> Runtime::load(const Model& model, size_t threads) {
 Result<Runtime> Runtime::load(Graph graph, const TensorStore& tensors, size_t threads) {
   MC_CHECK(check_weights(graph, tensors));
   // Parallelism is ours (fixed tiles across the pool); OpenBLAS runs each tile single-threaded.
-  openblas_set_num_threads(1);
+  MC_CHECK(blas::load());
+  blas::api().set_num_threads(1);
   auto s = std::make_unique<RuntimeState>();
   s->graph = std::move(graph);
   const Graph& g = s->graph;
@@ -365,10 +366,10 @@ Status RuntimeState::matmul(const Op& op, const detail::Weight& w, const float* 
           wp = buf.data();
         }
         if (M == 1)  // one token (generation): a matrix-vector product, no packing
-          cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(nt), static_cast<int>(K), 1.0f, wp,
+          blas::api().sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(nt), static_cast<int>(K), 1.0f, wp,
                       static_cast<int>(K), x, 1, 0.0f, y + n0, 1);
         else
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nt),
+          blas::api().sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nt),
                       static_cast<int>(K), 1.0f, x, static_cast<int>(K), wp, static_cast<int>(K), 0.0f, y + n0,
                       static_cast<int>(N));
       } else {  // W is [K, N]: columns n0..n0+nt
@@ -383,10 +384,10 @@ Status RuntimeState::matmul(const Op& op, const detail::Weight& w, const float* 
           ldb = nt;
         }
         if (M == 1)
-          cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<int>(K), static_cast<int>(nt), 1.0f, wp,
+          blas::api().sgemv(CblasRowMajor, CblasTrans, static_cast<int>(K), static_cast<int>(nt), 1.0f, wp,
                       static_cast<int>(ldb), x, 1, 0.0f, y + n0, 1);
         else
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(nt),
+          blas::api().sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(nt),
                       static_cast<int>(K), 1.0f, x, static_cast<int>(K), wp, static_cast<int>(ldb), 0.0f, y + n0,
                       static_cast<int>(N));
       }
@@ -420,7 +421,7 @@ Status RuntimeState::attention(const Op& op, KvCache& c, const float* q, const f
       const float* vb = c.v.data() + j0 * kvw + (h / group) * hd;
       const float* qr = q + t * qw + h * hd;
       float* o = out + t * qw + h * hd;
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(nk), static_cast<int>(hd), scale, kb,
+      blas::api().sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(nk), static_cast<int>(hd), scale, kb,
                   static_cast<int>(kvw), qr, 1, 0.0f, sc.data(), 1);
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < nk; ++j) mx = std::max(mx, sc[static_cast<size_t>(j)]);
@@ -431,7 +432,7 @@ Status RuntimeState::attention(const Op& op, KvCache& c, const float* q, const f
       }
       const float inv = static_cast<float>(1.0 / sum);
       for (int64_t j = 0; j < nk; ++j) sc[static_cast<size_t>(j)] *= inv;
-      cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<int>(nk), static_cast<int>(hd), 1.0f, vb,
+      blas::api().sgemv(CblasRowMajor, CblasTrans, static_cast<int>(nk), static_cast<int>(hd), 1.0f, vb,
                   static_cast<int>(kvw), sc.data(), 1, 0.0f, o, 1);
     }
     return {};

@@ -1,7 +1,6 @@
 // AWQ's group quantizer, scale statistics, grid candidates and clipping search (awq.h).
 #include "quant/awq.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -118,7 +117,7 @@ std::vector<float> awq_clip(float* w, int64_t out, int64_t in, int64_t g, const 
     // d = Q(clamp(w)) - w and G = sum x x^T over the group's inputs.
     for (int64_t t = 0; t < T; ++t)
       std::copy(x + t * step * in + k * g, x + t * step * in + (k + 1) * g, xg.begin() + t * g);
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(g), static_cast<int>(T), 1.0f, xg.data(),
+    blas::api().ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(g), static_cast<int>(T), 1.0f, xg.data(),
                 static_cast<int>(g), 0.0f, gram.data(), static_cast<int>(g));
     for (int64_t r = 0; r < g; ++r)
       for (int64_t c = 0; c < r; ++c) gram[static_cast<size_t>(r * g + c)] = gram[static_cast<size_t>(c * g + r)];
@@ -138,7 +137,7 @@ std::vector<float> awq_clip(float* w, int64_t out, int64_t in, int64_t g, const 
         awq_pseudo_quantize(cur.data(), 1, g, g);
         for (int64_t j = 0; j < g; ++j) d[static_cast<size_t>(o * g + j)] = cur[static_cast<size_t>(j)] - wg[j];
       }
-      cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, static_cast<int>(out), static_cast<int>(g), 1.0f,
+      blas::api().ssymm(CblasRowMajor, CblasRight, CblasUpper, static_cast<int>(out), static_cast<int>(g), 1.0f,
                   gram.data(), static_cast<int>(g), d.data(), static_cast<int>(g), 0.0f, e.data(), static_cast<int>(g));
       for (int64_t o = 0; o < out; ++o) {
         double err = 0;

@@ -1,5 +1,6 @@
-// OpenBLAS's idle pool: stopped at start (it spins on a core a conversion needs), and back by
-// itself for the calibrated quantizers' multi-threaded calls, which still compute the right thing.
+// OpenBLAS opened on first use: its idle pool is stopped as it loads (it spins on a core a
+// conversion needs), and comes back by itself for the calibrated quantizers' multi-threaded
+// calls, which still compute the right thing.
 #include "quant/blas_threads.h"
 
 #include <dirent.h>
@@ -20,12 +21,11 @@ int thread_count() {
   return n;
 }
 
-TEST(BlasThreads, IdlePoolStopsAndComesBackForThreadedCalls) {
-  const int before = thread_count();  // this test's process: gtest's thread plus OpenBLAS's pool
-  ASSERT_GE(before, 1);
-  stop_idle_blas_threads();
-  EXPECT_EQ(thread_count(), 1) << "OpenBLAS's pool threads are still running";
-  stop_idle_blas_threads();  // twice is harmless
+TEST(BlasThreads, LoadedOnFirstUseWithItsIdlePoolStoppedAndBackForThreadedCalls) {
+  ASSERT_EQ(thread_count(), 1) << "this test's process should have no other thread yet";
+  ASSERT_TRUE(blas::load());
+  EXPECT_EQ(thread_count(), 1) << "OpenBLAS's pool threads are running after load";
+  ASSERT_TRUE(blas::load());  // twice is the same answer
   EXPECT_EQ(thread_count(), 1);
 
   // A product large enough for OpenBLAS to split it across threads: C = A B with A all ones and
@@ -36,9 +36,11 @@ TEST(BlasThreads, IdlePoolStopsAndComesBackForThreadedCalls) {
     for (int j = 0; j < n; ++j) b[size_t(i) * n + size_t(j)] = float(j);
   {
     BlasThreads two(2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-    // OpenBLAS restarts the pool it was built with (none when it started with one thread).
-    if (before > 1) {
+    blas::api().sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f,
+                      c.data(), n);
+    // OpenBLAS restarts the pool it was built with: none when it started single-threaded (one
+    // core, or OPENBLAS_NUM_THREADS=1).
+    if (blas::api().get_num_threads() > 1) {
       EXPECT_GT(thread_count(), 1) << "the pool did not come back";
     }
   }

@@ -6,7 +6,6 @@
 // column per row, contiguous over the outputs); the lazy update after each block is one SGEMM.
 #include "quant/gptq.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,11 +14,6 @@
 
 #include "core/dtype.h"
 #include "quant/blas_threads.h"
-
-extern "C" {
-void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
-void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
-}
 
 namespace mc::quant {
 
@@ -74,15 +68,15 @@ bool inverse_cholesky_upper(std::vector<double>& h, int n) {
   // A symmetric row-major matrix is its own column-major transpose: 'L' in column-major terms
   // is the upper triangle in ours.
   const char lo = 'L';
-  dpotrf_(&lo, &n, h.data(), &n, &info);
+  blas::api().dpotrf(&lo, &n, h.data(), &n, &info);
   if (info != 0) return false;
-  dpotri_(&lo, &n, h.data(), &n, &info);
+  blas::api().dpotri(&lo, &n, h.data(), &n, &info);
   if (info != 0) return false;
   // dpotri filled the column-major lower triangle (our upper): mirror it.
   const size_t N = static_cast<size_t>(n);
   for (size_t r = 0; r < N; ++r)
     for (size_t c = r + 1; c < N; ++c) h[c * N + r] = h[r * N + c];
-  dpotrf_(&lo, &n, h.data(), &n, &info);
+  blas::api().dpotrf(&lo, &n, h.data(), &n, &info);
   if (info != 0) return false;
   // Column-major L (lower) read row-major is L^T = U (upper); clear what lies below.
   for (size_t r = 0; r < N; ++r)
@@ -127,7 +121,7 @@ void Hessian::add_sequence(const float* x, int64_t tokens) {
 void Hessian::flush() {
   if (buffered_ == 0) return;
   // sum += X^T X with X [buffered][in] row-major.
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(in_), static_cast<int>(buffered_), 1.0f,
+  blas::api().ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(in_), static_cast<int>(buffered_), 1.0f,
               buf_.data(), static_cast<int>(in_), 1.0f, sum_.data(), static_cast<int>(in_));
   buffered_ = 0;
 }
@@ -292,7 +286,7 @@ Result<GroupQuant> gptq_quantize(std::vector<float> w, int64_t out, int64_t in, 
     }
     // Lazy batch update: W^T[i2:] -= U[i1:i2, i2:]^T * Err.
     if (i2 < in)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(in - i2), static_cast<int>(out),
+      blas::api().sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(in - i2), static_cast<int>(out),
                   static_cast<int>(count), -1.0f, uf.data() + static_cast<size_t>(i1) * I + static_cast<size_t>(i2),
                   static_cast<int>(in), err.data(), static_cast<int>(out), 1.0f,
                   wt.data() + static_cast<size_t>(i2) * O, static_cast<int>(out));

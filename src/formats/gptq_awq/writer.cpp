@@ -28,6 +28,7 @@
 #include "formats/safetensors/safetensors.h"
 #include "io/mapped_file.h"
 #include "io/output.h"
+#include "quant/blas.h"
 #include "quant/pack.h"
 #include "transforms/transforms.h"
 
@@ -171,6 +172,7 @@ ojson quantization_config(Method m, const QuantSpec& s) {
 Result<formats::WriteResult> write_dir(Method m, const Model& model, const fs::path& out,
                                        const formats::WriteOptions& opt) {
   const QuantSpec spec = MC_TRY(parse_spec(m, opt));
+  MC_CHECK(blas::load());  // the calibration's matrix products
   if (opt.single_file)
     return make_error(ErrorCode::InvalidArgument, "a {} model is a directory", method_name(m))
         .with_hint("pass -o DIR without a file extension");
