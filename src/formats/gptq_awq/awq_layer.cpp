@@ -16,7 +16,6 @@
 // block up to o_proj; v_proj -> [o_proj] only when their shapes match (no GQA);
 // post_attention_layernorm -> [gate, up] inspected through the MLP; up_proj -> [down_proj].
 // A norm that scales by (1 + w) (Gemma) is scaled as a whole, as AutoAWQ does for GemmaRMSNorm.
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -161,7 +160,7 @@ Status awq_layer(LayerContext& c, ValueStore& store) {
       quant::BlasThreads blas(c.threads);
       gmat.assign(static_cast<size_t>(in * in), 0.0f);
       for (const auto& seq : xs)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(in), static_cast<int>(seq.size() / size_t(in)),
+        blas::api().ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(in), static_cast<int>(seq.size() / size_t(in)),
                     1.0f, seq.data(), static_cast<int>(in), 1.0f, gmat.data(), static_cast<int>(in));
       for (int64_t r = 0; r < in; ++r)
         for (int64_t q2 = 0; q2 < r; ++q2) gmat[static_cast<size_t>(r * in + q2)] = gmat[static_cast<size_t>(q2 * in + r)];
@@ -185,7 +184,7 @@ Status awq_layer(LayerContext& c, ValueStore& store) {
           quant::BlasThreads blas(c.threads);
           for (size_t j = 0; j < w.size(); ++j) w[j] -= l.w[j];
           std::vector<float> e(w.size());
-          cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, static_cast<int>(l.out), static_cast<int>(in), 1.0f,
+          blas::api().ssymm(CblasRowMajor, CblasRight, CblasUpper, static_cast<int>(l.out), static_cast<int>(in), 1.0f,
                       gmat.data(), static_cast<int>(in), w.data(), static_cast<int>(in), 0.0f, e.data(),
                       static_cast<int>(in));
           loss = 0;
