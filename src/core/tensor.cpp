@@ -128,7 +128,7 @@ std::optional<std::span<const std::byte>> MemoryData::view() const {
 
 std::optional<TensorData::FileSpan> MemoryData::file_span() const {
   if (fd_ < 0) return std::nullopt;
-  return FileSpan{fd_, file_offset_};
+  return FileSpan{fd_, file_offset_, bytes_.size()};
 }
 
 void MemoryData::release(uint64_t offset, uint64_t n) const {

@@ -45,6 +45,7 @@ class TensorData {
   struct FileSpan {
     int fd = -1;
     uint64_t offset = 0;
+    uint64_t size = 0;  // bytes there, from offset
   };
   virtual std::optional<FileSpan> file_span() const { return std::nullopt; }
 };

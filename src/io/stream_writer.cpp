@@ -42,7 +42,8 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
       // Unchanged bytes: from an input file, copied file to file by the kernel as cp does
       // (the mapping is not touched); else written straight from memory, whose pages then leave
       // our RSS (release below).
-      const auto span = tensor.data->file_span();
+      auto span = tensor.data->file_span();
+      if (span && span->size != tensor.nbytes()) span.reset();
       std::optional<std::span<const std::byte>> v;
       if (!span) v = tensor.data->view();
       if (span || (v && v->size() == tensor.nbytes())) {
