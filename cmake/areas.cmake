@@ -1,5 +1,5 @@
 # The areas, bottom layer first. A layer only depends on layers listed before it.
-mc_area(core DIRS src/core src/io DEPS Threads::Threads nlohmann_json::nlohmann_json fmt::fmt)
+mc_area(core DIRS src/core src/io DEPS Threads::Threads nlohmann_json::nlohmann_json fmt::fmt ${CMAKE_DL_LIBS})
 if(MC_BUILD_TESTS)
   add_library(mc_testutil STATIC ${CMAKE_CURRENT_SOURCE_DIR}/tests/testutil.cpp)
   target_include_directories(mc_testutil PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/tests)
@@ -7,7 +7,7 @@ if(MC_BUILD_TESTS)
   target_compile_definitions(mc_testutil PRIVATE MC_BINARY_PATH="${CMAKE_BINARY_DIR}/modelconvert")
 endif()
 # OpenBLAS is opened with dlopen when first needed (src/quant/blas.h); only cblas.h is used here.
-mc_area(quant DIRS src/quant DEPS mc_core ${CMAKE_DL_LIBS})
+mc_area(quant DIRS src/quant DEPS mc_core)
 # Bit-exact quantizers: no a*b+c fused into one rounding anywhere in the area. GCC contracts by
 # default in C++ (even with -std=c++20) wherever FMA is available, e.g. in the AVX-512 kernels.
 target_compile_options(mc_quant PRIVATE -ffp-contract=off)
@@ -17,7 +17,7 @@ mc_area(arch DIRS src/arch DEPS mc_core)
 # libcurl is opened with dlopen at the first request (src/hub/http.cpp: it costs every run
 # ~17 ms of library loading when linked); only its headers are used at build time.
 find_package(CURL REQUIRED)
-mc_area(hub DIRS src/hub DEPS mc_core ${CMAKE_DL_LIBS})
+mc_area(hub DIRS src/hub DEPS mc_core)
 target_include_directories(mc_hub PRIVATE ${CURL_INCLUDE_DIRS})
 # The engine contract (src/formats/engine.h) that every format engine implements.
 mc_area(engine DIRS src/formats DEPS mc_core mc_arch mc_tokenizer)

@@ -1,15 +1,14 @@
 #include "hub/http.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <string>
-#include <type_traits>
+
+#include "core/dynamic_library.h"
 
 namespace mc::hub {
 
@@ -35,37 +34,29 @@ struct Curl {
 constexpr const char* kCurlLibrary = "libcurl.so.4";
 
 Result<const Curl*> curl() {
-  static Curl api{};
-  static std::string error;
-  static std::once_flag once;
+  struct Loaded {
+    DynamicLibrary lib{kCurlLibrary};
+    Curl api{};
+  };
   // Loading and curl_global_init (not thread-safe) happen once per process.
-  std::call_once(once, [] {
-    void* lib = ::dlopen(kCurlLibrary, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-      const char* why = ::dlerror();
-      error = why ? why : "not found";
-      return;
-    }
-    auto sym = [&](auto& fn, const char* name) {
-      void* p = ::dlsym(lib, name);
-      if (!p && error.empty()) error = std::string(name) + " is missing";
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-    };
-    sym(api.global_init, "curl_global_init");
-    sym(api.easy_init, "curl_easy_init");
-    sym(api.easy_cleanup, "curl_easy_cleanup");
-    sym(api.easy_setopt, "curl_easy_setopt");
-    sym(api.easy_perform, "curl_easy_perform");
-    sym(api.easy_getinfo, "curl_easy_getinfo");
-    sym(api.easy_strerror, "curl_easy_strerror");
-    sym(api.slist_append, "curl_slist_append");
-    sym(api.slist_free_all, "curl_slist_free_all");
-    if (error.empty() && api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) error = "curl_global_init failed";
-  });
-  if (!error.empty())
-    return make_error(ErrorCode::Unsupported, "cannot load {} for downloads: {}", kCurlLibrary, error)
+  static const Loaded l = [] {
+    Loaded x;
+    x.lib.bind(x.api.global_init, "curl_global_init");
+    x.lib.bind(x.api.easy_init, "curl_easy_init");
+    x.lib.bind(x.api.easy_cleanup, "curl_easy_cleanup");
+    x.lib.bind(x.api.easy_setopt, "curl_easy_setopt");
+    x.lib.bind(x.api.easy_perform, "curl_easy_perform");
+    x.lib.bind(x.api.easy_getinfo, "curl_easy_getinfo");
+    x.lib.bind(x.api.easy_strerror, "curl_easy_strerror");
+    x.lib.bind(x.api.slist_append, "curl_slist_append");
+    x.lib.bind(x.api.slist_free_all, "curl_slist_free_all");
+    if (x.lib.ok() && x.api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) x.lib.fail("curl_global_init failed");
+    return x;
+  }();
+  if (!l.lib.ok())
+    return make_error(ErrorCode::Unsupported, "cannot load {} for downloads: {}", kCurlLibrary, l.lib.error())
         .with_hint("install libcurl (Debian: apt-get install libcurl4), or give a local directory instead of a hub id");
-  return &api;
+  return &l.api;
 }
 
 struct Easy {
