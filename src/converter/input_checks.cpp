@@ -45,8 +45,9 @@ bool is_norm(const std::string& name) {
 Status check_tokenizer_files(const Model& m) {
   for (const auto& f : m.extra_files) {
     if (f.content || (f.name != "tokenizer.json" && f.name != "tokenizer.model")) continue;
-    auto v = f.name == "tokenizer.json" ? tok::load_tokenizer_json(f.source.string())
-                                        : tok::load_sentencepiece_model(f.source.string());
+    // The vocabulary is kept for the writer's parse of the same file.
+    Status v = f.name == "tokenizer.json" ? tok::check_tokenizer_json(f.source.string())
+                                          : tok::check_sentencepiece_model(f.source.string());
     if (v) continue;
     // A tokenizer of a kind we do not load is carried as it is; a broken one is not.
     const ErrorCode c = v.error().code;

@@ -158,14 +158,14 @@ Result<Vocab> vocab_from_gguf_kv(const GgufTokenizerKV& kv) {
   return v;
 }
 
-GgufTokenizerKV vocab_to_gguf_kv(const Vocab& v) {
+GgufTokenizerKV vocab_to_gguf_kv(Vocab v) {
   GgufTokenizerKV kv;
   kv.model = std::string(model_kind_gguf_name(v.kind));
   kv.pre = v.pre.empty() ? std::string("default") : v.pre;
-  kv.tokens = v.tokens;
-  if (!v.scores.empty()) kv.scores = v.scores;
-  kv.token_types = v.types;
-  if (!v.merges.empty() || v.kind == ModelKind::ByteLevelBpe) kv.merges = v.merges;
+  kv.tokens = std::move(v.tokens);
+  if (!v.scores.empty()) kv.scores = std::move(v.scores);
+  kv.token_types = std::move(v.types);
+  if (!v.merges.empty() || v.kind == ModelKind::ByteLevelBpe) kv.merges = std::move(v.merges);
   auto opt = [](int32_t id) -> std::optional<uint32_t> {
     return id == kNoToken ? std::nullopt : std::optional<uint32_t>(uint32_t(id));
   };
@@ -186,7 +186,7 @@ GgufTokenizerKV vocab_to_gguf_kv(const Vocab& v) {
     kv.lowercase = v.lowercase;
     kv.strip_accents = v.strip_accents;
   }
-  if (!v.chat_template.empty()) kv.chat_template = v.chat_template;
+  if (!v.chat_template.empty()) kv.chat_template = std::move(v.chat_template);
   return kv;
 }
 

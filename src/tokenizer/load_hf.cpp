@@ -214,13 +214,12 @@ Result<Vocab> parse_tokenizer_json_impl(const json& j, const std::string& path) 
 }  // namespace
 
 Result<Vocab> parse_tokenizer_json(const std::string& text, const std::string& path) {
-  if (auto v = memo_find(ParserKind::TokenizerJson, text)) return std::move(*v);
+  if (auto v = memo_take(ParserKind::TokenizerJson, text)) return std::move(*v);
   MC_CHECK(io::check_json_depth(text, path));  // also when the text did not come from a file
   try {
     const json j = json::parse(text);
     auto v = MC_TRY(parse_tokenizer_json_impl(j, path));
     MC_CHECK(v.validate());
-    memo_store(ParserKind::TokenizerJson, text, v);
     return v;
   } catch (const json::exception& e) {
     return corrupt(path, std::string("invalid tokenizer.json: ") + e.what());
@@ -230,6 +229,13 @@ Result<Vocab> parse_tokenizer_json(const std::string& text, const std::string& p
 Result<Vocab> load_tokenizer_json(const std::string& path) {
   const std::string text = MC_TRY(io::read_text_file(path));
   return parse_tokenizer_json(text, path);
+}
+
+Status check_tokenizer_json(const std::string& path) {
+  const std::string text = MC_TRY(io::read_text_file(path));
+  auto v = MC_TRY(parse_tokenizer_json(text, path));
+  memo_keep(ParserKind::TokenizerJson, text, std::move(v));
+  return {};
 }
 
 Result<Vocab> load_vocab_merges(const std::string& vocab_json, const std::string& merges_txt) {

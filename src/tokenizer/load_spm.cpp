@@ -85,7 +85,7 @@ class Wire {
 }  // namespace
 
 Result<Vocab> parse_sentencepiece_model(std::string_view data, const std::string& path) {
-  if (auto v = memo_find(ParserKind::SentencePiece, data)) return std::move(*v);
+  if (auto v = memo_take(ParserKind::SentencePiece, data)) return std::move(*v);
   Vocab v;
   int model_type = 1;  // UNIGRAM is the proto default
   int64_t unk = 0, bos = 1, eos = 2, pad = -1;
@@ -185,7 +185,6 @@ Result<Vocab> parse_sentencepiece_model(std::string_view data, const std::string
   v.add_bos = true;  // llama.cpp's SentencePiece default; tokenizer_config.json may override
   v.pre = "default";
   MC_CHECK(v.validate());
-  memo_store(ParserKind::SentencePiece, data, v);
   return v;
 }
 
@@ -194,6 +193,15 @@ Result<Vocab> load_sentencepiece_model(const std::string& path) {
   const auto b = f->bytes();
   return parse_sentencepiece_model(
       std::string_view(reinterpret_cast<const char*>(b.data()), b.size()), path);
+}
+
+Status check_sentencepiece_model(const std::string& path) {
+  auto f = MC_TRY(io::MappedFile::open(path));
+  const auto b = f->bytes();
+  const std::string_view data(reinterpret_cast<const char*>(b.data()), b.size());
+  auto v = MC_TRY(parse_sentencepiece_model(data, path));
+  memo_keep(ParserKind::SentencePiece, data, std::move(v));
+  return {};
 }
 
 }  // namespace mc::tok

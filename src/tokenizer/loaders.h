@@ -21,6 +21,11 @@ Result<Vocab> parse_tokenizer_json(const std::string& text, const std::string& p
 Result<Vocab> load_sentencepiece_model(const std::string& path);
 Result<Vocab> parse_sentencepiece_model(std::string_view bytes, const std::string& path_for_errors);
 Result<Vocab> load_vocab_merges(const std::string& vocab_json, const std::string& merges_txt);
+// Parse a file to check it, and keep the vocabulary for the next parse of the same bytes, which
+// takes it over instead of parsing again (parse_memo.h): a conversion's input check and its
+// writer parse a tokenizer once.
+Status check_tokenizer_json(const std::string& path);
+Status check_sentencepiece_model(const std::string& path);
 
 // Applies tokenizer_config.json: add_bos_token/add_eos_token, bos/eos/unk/pad token names ->
 // ids, added_tokens_decoder types (CONTROL if special or looks special, else USER_DEFINED),
@@ -84,8 +89,9 @@ inline constexpr const char* kGgufKeyChatTemplate = "tokenizer.chat_template";
 // bert: [CLS] 101 ... [SEP] 102, lowercase, strip_accents) and the token attributes
 // llama.cpp's loader derives from token texts and the model name (see TokenAttr).
 Result<Vocab> vocab_from_gguf_kv(const GgufTokenizerKV& kv);
-// Vocab -> GGUF values; every id/flag is written explicitly (formats.md §2.7 advice).
-GgufTokenizerKV vocab_to_gguf_kv(const Vocab& v);
+// Vocab -> GGUF values; every id/flag is written explicitly (formats.md §2.7 advice). The
+// token, score, type and merge vectors are moved out of `v` (pass a copy to keep them).
+GgufTokenizerKV vocab_to_gguf_kv(Vocab v);
 
 // Vocab -> HF files (GGUF -> HF direction), for SentencePiece BPE and byte-level BPE.
 struct HfTokenizerFiles {

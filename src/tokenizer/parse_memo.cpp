@@ -8,26 +8,27 @@ namespace mc::tok {
 namespace {
 struct Entry {
   std::string bytes;  // compared whole: a hash collision must never hand back another vocabulary
-  Vocab vocab;
-  bool set = false;
+  std::optional<Vocab> vocab;
 };
 std::mutex g_mu;
 Entry g_entries[2];
 }  // namespace
 
-std::optional<Vocab> memo_find(ParserKind kind, std::string_view bytes) {
+std::optional<Vocab> memo_take(ParserKind kind, std::string_view bytes) {
   std::lock_guard lock(g_mu);
-  const Entry& e = g_entries[int(kind)];
-  if (!e.set || e.bytes != bytes) return std::nullopt;
-  return e.vocab;
+  Entry& e = g_entries[int(kind)];
+  if (!e.vocab || e.bytes != bytes) return std::nullopt;
+  std::optional<Vocab> out = std::move(e.vocab);
+  e.vocab.reset();
+  e.bytes = std::string();
+  return out;
 }
 
-void memo_store(ParserKind kind, std::string_view bytes, const Vocab& v) {
+void memo_keep(ParserKind kind, std::string_view bytes, Vocab v) {
   std::lock_guard lock(g_mu);
   Entry& e = g_entries[int(kind)];
   e.bytes.assign(bytes);
-  e.vocab = v;
-  e.set = true;
+  e.vocab = std::move(v);
 }
 
 }  // namespace mc::tok

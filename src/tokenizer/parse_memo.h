@@ -1,7 +1,10 @@
-// The vocabulary last parsed from the very same bytes, per parser. A conversion parses its
-// tokenizer file twice, all before the first byte of output: the input check (a broken tokenizer
-// must fail before anything is written) and then the writer; a 32k SentencePiece model takes ~6 ms,
-// a large tokenizer.json many times that. Only successes are kept, and only the last one per parser.
+// A vocabulary parsed by the input check, kept for the next parse of the very same bytes. A
+// conversion parses its tokenizer file twice, all before the first byte of output: the input
+// check (a broken tokenizer must fail before anything is written) and then the writer; a 32k
+// SentencePiece model takes ~6 ms, a large tokenizer.json many times that. The next parse takes
+// the vocabulary over (moved, not copied: a 32k vocabulary copied is ~1 MB of fresh memory, and
+// fresh pages are what a conversion's first milliseconds spend most on), so the memo answers
+// once; a later parse of the same bytes parses again.
 #pragma once
 
 #include <optional>
@@ -13,7 +16,9 @@ namespace mc::tok {
 
 enum class ParserKind { TokenizerJson, SentencePiece };
 
-std::optional<Vocab> memo_find(ParserKind kind, std::string_view bytes);
-void memo_store(ParserKind kind, std::string_view bytes, const Vocab& v);
+// The vocabulary kept for exactly these bytes, handed over; nullopt when none is kept.
+std::optional<Vocab> memo_take(ParserKind kind, std::string_view bytes);
+// Keeps `v`, a successful parse of `bytes`, replacing what this parser kept before.
+void memo_keep(ParserKind kind, std::string_view bytes, Vocab v);
 
 }  // namespace mc::tok

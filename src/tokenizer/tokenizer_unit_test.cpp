@@ -2,12 +2,16 @@
 // and an independent check of SentencePiece encoding against python3-sentencepiece.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "testutil.h"
 #include "tokenizer/loaders.h"
+#include "tokenizer/parse_memo.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -383,8 +387,8 @@ TEST(TokOracle, MiniCpm4LoadsAndMatchesSentencePiece) {
 namespace mc::tok {
 namespace {
 
-// The parse memo hands back the vocabulary of the same bytes only: a second parse of a file
-// equals the first, and bytes differing in one token give that token, not the memo's.
+// The memo hands a kept vocabulary to the next parse of exactly the same bytes, once: bytes that
+// differ in one token give that token, not the kept one; a failure keeps nothing.
 TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {
   GgufTokenizerKV kv;
   kv.model = "llama";
@@ -397,23 +401,44 @@ TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {
   auto files = vocab_to_hf(*v);
   ASSERT_TRUE(files.ok()) << files.error().render();
   const std::string text = files->tokenizer_json;
-  auto first = parse_tokenizer_json(text, "mem");
-  auto again = parse_tokenizer_json(text, "mem");
-  ASSERT_TRUE(first.ok() && again.ok());
-  EXPECT_EQ(first->tokens, again->tokens);
-  EXPECT_EQ(first->tokens[5], "ab");
+  auto parsed = parse_tokenizer_json(text, "mem");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().render();
+  EXPECT_EQ(parsed->tokens[5], "ab");
+
+  // What is kept is what the next parse of the same bytes returns, whatever it holds: a marked
+  // vocabulary shows that the parse took it instead of parsing.
+  Vocab marked = *parsed;
+  marked.tokens[5] = "kept";
+  memo_keep(ParserKind::TokenizerJson, text, marked);
   std::string other = text;
   const auto at = other.find("\"ab\"");
   ASSERT_NE(at, std::string::npos);
   other.replace(at, 4, "\"ba\"");
-  auto changed = parse_tokenizer_json(other, "mem");
+  auto changed = parse_tokenizer_json(other, "mem");  // other bytes: parsed, the memo untouched
   ASSERT_TRUE(changed.ok()) << changed.error().render();
   EXPECT_EQ(changed->tokens[5], "ba");
-  // A failure is not remembered, and does not replace the last success.
-  EXPECT_FALSE(parse_tokenizer_json("{", "mem").ok());
-  auto back = parse_tokenizer_json(other, "mem");
-  ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back->tokens[5], "ba");
+  auto taken = parse_tokenizer_json(text, "mem");
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(taken->tokens[5], "kept");
+  EXPECT_EQ(taken->tokens.size(), parsed->tokens.size());
+  auto again = parse_tokenizer_json(text, "mem");  // handed over once: parsed again
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->tokens, parsed->tokens);
+
+  // The input check keeps its parse of a file for the writer; a broken file keeps nothing.
+  const auto dir = std::filesystem::temp_directory_path() / ("mc_memo_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string good = (dir / "tokenizer.json").string(), bad = (dir / "broken.json").string();
+  { std::ofstream(good, std::ios::binary) << other; }
+  { std::ofstream(bad, std::ios::binary) << "{"; }
+  ASSERT_TRUE(check_tokenizer_json(good).ok());
+  EXPECT_FALSE(check_tokenizer_json(bad).ok());
+  EXPECT_FALSE(memo_take(ParserKind::TokenizerJson, "{").has_value());
+  auto kept = memo_take(ParserKind::TokenizerJson, other);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->tokens, changed->tokens);
+  EXPECT_FALSE(memo_take(ParserKind::TokenizerJson, other).has_value());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

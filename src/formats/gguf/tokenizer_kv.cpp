@@ -21,15 +21,15 @@ void put_opt(KvStore& kv, const char* key, const std::optional<T>& v) {
 
 }  // namespace
 
-void put_vocab(KvStore& kv, const tok::Vocab& v) {
-  const tok::GgufTokenizerKV t = tok::vocab_to_gguf_kv(v);
+void put_vocab(KvStore& kv, tok::Vocab v) {
+  tok::GgufTokenizerKV t = tok::vocab_to_gguf_kv(std::move(v));
   kv.set_string(tok::kGgufKeyModel, t.model);
   put_opt(kv, tok::kGgufKeyPre, t.pre);
-  kv.set(tok::kGgufKeyTokens, Value::strings(t.tokens));
+  kv.set(tok::kGgufKeyTokens, Value::strings(std::move(t.tokens)));
   if (t.scores) kv.set(tok::kGgufKeyScores, Value::array<float>(ValueType::F32, *t.scores));
   if (t.token_types)
     kv.set(tok::kGgufKeyTokenType, Value::array<int32_t>(ValueType::I32, *t.token_types));
-  if (t.merges) kv.set(tok::kGgufKeyMerges, Value::strings(*t.merges));
+  if (t.merges) kv.set(tok::kGgufKeyMerges, Value::strings(std::move(*t.merges)));
   put_opt(kv, tok::kGgufKeyBos, t.bos_id);
   put_opt(kv, tok::kGgufKeyEos, t.eos_id);
   put_opt(kv, tok::kGgufKeyUnk, t.unk_id);
@@ -161,7 +161,7 @@ Status add_tokenizer_metadata(const Model& m, Plan& plan) {
   for (const auto& t : plan.tensors)
     if (t.name == "token_embd.weight" && !t.shape.empty()) rows = t.shape[0];
   MC_CHECK(pad_vocab(*v, rows));
-  put_vocab(plan.kv, *v);
+  put_vocab(plan.kv, std::move(*v));
   return {};
 }
 

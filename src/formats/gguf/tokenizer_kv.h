@@ -9,8 +9,9 @@
 
 namespace mc::gguf {
 
-// Writes a Vocab as GGUF keys (every id and flag explicit, arrays typed as llama.cpp reads them).
-void put_vocab(KvStore& kv, const tok::Vocab& v);
+// Writes a Vocab as GGUF keys (every id and flag explicit, arrays typed as llama.cpp reads them);
+// its vectors move into the keys (pass a copy to keep them).
+void put_vocab(KvStore& kv, tok::Vocab v);
 // Reads the tokenizer keys back into a Vocab (NotFound when the file has none).
 Result<tok::Vocab> vocab_from_kv(const KvStore& kv);
 // Pads a vocabulary to `n` entries with "[PADi]" UNUSED tokens, as convert_hf_to_gguf does when
