@@ -232,9 +232,9 @@ Result<Vocab> load_tokenizer_json(const std::string& path) {
 }
 
 Status check_tokenizer_json(const std::string& path) {
-  const std::string text = MC_TRY(io::read_text_file(path));
-  auto v = MC_TRY(parse_tokenizer_json(text, path));
-  memo_keep(ParserKind::TokenizerJson, text, std::move(v));
+  auto text = std::make_shared<const std::string>(MC_TRY(io::read_text_file(path)));
+  auto v = MC_TRY(parse_tokenizer_json(*text, path));
+  memo_keep(ParserKind::TokenizerJson, text, *text, std::move(v));
   return {};
 }
 

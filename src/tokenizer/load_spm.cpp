@@ -200,7 +200,7 @@ Status check_sentencepiece_model(const std::string& path) {
   const auto b = f->bytes();
   const std::string_view data(reinterpret_cast<const char*>(b.data()), b.size());
   auto v = MC_TRY(parse_sentencepiece_model(data, path));
-  memo_keep(ParserKind::SentencePiece, data, std::move(v));
+  memo_keep(ParserKind::SentencePiece, f, data, std::move(v));
   return {};
 }
 

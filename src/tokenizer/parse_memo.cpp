@@ -7,7 +7,8 @@ namespace mc::tok {
 
 namespace {
 struct Entry {
-  std::string bytes;  // compared whole: a hash collision must never hand back another vocabulary
+  std::shared_ptr<const void> owner;
+  std::string_view bytes;  // compared whole: a hash collision must never hand back another vocabulary
   std::optional<Vocab> vocab;
 };
 std::mutex g_mu;
@@ -19,16 +20,13 @@ std::optional<Vocab> memo_take(ParserKind kind, std::string_view bytes) {
   Entry& e = g_entries[int(kind)];
   if (!e.vocab || e.bytes != bytes) return std::nullopt;
   std::optional<Vocab> out = std::move(e.vocab);
-  e.vocab.reset();
-  e.bytes = std::string();
+  e = Entry{};
   return out;
 }
 
-void memo_keep(ParserKind kind, std::string_view bytes, Vocab v) {
+void memo_keep(ParserKind kind, std::shared_ptr<const void> owner, std::string_view bytes, Vocab v) {
   std::lock_guard lock(g_mu);
-  Entry& e = g_entries[int(kind)];
-  e.bytes.assign(bytes);
-  e.vocab = std::move(v);
+  g_entries[int(kind)] = Entry{std::move(owner), bytes, std::move(v)};
 }
 
 }  // namespace mc::tok

@@ -7,6 +7,7 @@
 // once; a later parse of the same bytes parses again.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -18,7 +19,8 @@ enum class ParserKind { TokenizerJson, SentencePiece };
 
 // The vocabulary kept for exactly these bytes, handed over; nullopt when none is kept.
 std::optional<Vocab> memo_take(ParserKind kind, std::string_view bytes);
-// Keeps `v`, a successful parse of `bytes`, replacing what this parser kept before.
-void memo_keep(ParserKind kind, std::string_view bytes, Vocab v);
+// Keeps `v`, a successful parse of `bytes`, replacing what this parser kept before. `owner`
+// keeps the bytes alive (the file's mapping, or the string read), so they are not copied.
+void memo_keep(ParserKind kind, std::shared_ptr<const void> owner, std::string_view bytes, Vocab v);
 
 }  // namespace mc::tok

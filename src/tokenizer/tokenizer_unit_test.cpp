@@ -409,7 +409,8 @@ TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {
   // vocabulary shows that the parse took it instead of parsing.
   Vocab marked = *parsed;
   marked.tokens[5] = "kept";
-  memo_keep(ParserKind::TokenizerJson, text, marked);
+  auto owner = std::make_shared<const std::string>(text);
+  memo_keep(ParserKind::TokenizerJson, owner, *owner, marked);
   std::string other = text;
   const auto at = other.find("\"ab\"");
   ASSERT_NE(at, std::string::npos);

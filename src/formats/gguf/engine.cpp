@@ -65,8 +65,10 @@ Result<formats::WriteResult> write_model(const Model& m, const std::filesystem::
   MC_CHECK(add_tokenizer_metadata(m, plan));
   std::string name_note;
   if (auto name = plan.kv.get_string("general.name")) {
+    static const std::vector<std::string> kNoTokens;
     const Value* toks = plan.kv.get_array("tokenizer.ggml.tokens", ValueType::String);
-    const std::string safe = safe_general_name(*name, toks ? toks->string_items() : std::vector<std::string>{}, &name_note);
+    const std::vector<std::string>& tokens = toks ? toks->string_items() : kNoTokens;  // not a copy
+    const std::string safe = safe_general_name(*name, tokens, &name_note);
     if (safe != *name) plan.kv.set_string("general.name", safe);
   }
   FileWriteOptions fo;

@@ -122,9 +122,9 @@ Status add_tokenizer_metadata(const Model& m, Plan& plan) {
     return std::move(e).with_path(f.source.empty() ? f.name : f.source.string());
   };
   if (spm) {
-    auto bytes = extra_text(*spm);
-    if (!bytes) return context(std::move(bytes).error(), *spm);
-    auto r = tok::parse_sentencepiece_model(*bytes, spm->source.string());
+    // A file is mapped, not read into memory: the bytes then are the page cache's.
+    auto r = spm->content ? tok::parse_sentencepiece_model(*spm->content, spm->source.string())
+                          : tok::load_sentencepiece_model(spm->source.string());
     if (!r) return context(std::move(r).error(), *spm);
     v = std::move(*r);
   } else if (tj) {
