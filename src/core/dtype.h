@@ -62,9 +62,16 @@ Status convert(DType from, std::span<const std::byte> src, DType to, std::span<s
 void to_f32(DType from, const void* src, float* dst, size_t n);
 void from_f32(const float* src, DType to, void* dst, size_t n);
 
-// Which kernel set convert() uses on this CPU: "avx2+f16c" or "scalar" (for logs and tests).
+// The kernel sets of convert()'s hot float pairs, narrowest first; the CPU says which exist.
+enum class ConvertKernels : uint8_t { Scalar, Avx2, Avx512 };
+// The set convert() uses now: the widest the CPU has, within the cap.
+ConvertKernels convert_kernels();
+// "scalar", "avx2+f16c", "avx512f".
+std::string_view convert_kernels_name(ConvertKernels k);
+// convert_kernels_name(convert_kernels()), for logs and `version`.
 std::string_view cpu_kernel_name();
-// Force the scalar path (tests compare both paths); returns the previous setting.
-bool force_scalar_kernels(bool on);
+// Caps the set convert() may use (tests run each set the CPU has on the same inputs); returns
+// the previous cap. The default cap is Avx512 (no cap).
+ConvertKernels cap_convert_kernels(ConvertKernels cap);
 
 }  // namespace mc

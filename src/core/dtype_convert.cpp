@@ -9,39 +9,33 @@
 //    behaviour in C++ and platform-dependent in torch (x86 torch gives 300.5 -> int8 44,
 //    1e10 -> int32 INT32_MIN, NaN -> int64 INT64_MIN). We saturate instead: to the target's
 //    min/max, NaN -> 0, so the result is the same everywhere (300.5 -> int8 127, -1.0 -> uint8 0).
-// The six hot float pairs (f16/bf16 <-> f32, bf16 <-> f16) use AVX2+F16C kernels when the CPU
-// has them (dtype_simd.cpp), else tight scalar loops; both give identical bits.
-// No mutable state is shared between calls except the atomic force-scalar flag, so convert()
-// may run on many threads at once.
+// The six hot float pairs (f16/bf16 <-> f32, bf16 <-> f16) use the widest vector kernels the CPU
+// has (AVX-512F, else AVX2+F16C: dtype_simd.cpp), else tight scalar loops; all give identical
+// bits. No mutable state is shared between calls except the atomic cap on the kernel set, so
+// convert() may run on many threads at once.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "core/dtype.h"
+#include "core/dtype_simd.h"
 
 namespace mc {
 
-namespace simd {  // dtype_simd.cpp
-bool supported();
-void f16_to_f32(const std::byte* s, std::byte* d, size_t n);
-void bf16_to_f32(const std::byte* s, std::byte* d, size_t n);
-void f32_to_f16(const std::byte* s, std::byte* d, size_t n);
-void f32_to_bf16(const std::byte* s, std::byte* d, size_t n);
-void bf16_to_f16(const std::byte* s, std::byte* d, size_t n);
-void f16_to_bf16(const std::byte* s, std::byte* d, size_t n);
-}  // namespace simd
-
 namespace {
 
-std::atomic<bool> g_force_scalar{false};
+std::atomic<ConvertKernels> g_cap{ConvertKernels::Avx512};
 
-bool simd_available() {
-  static const bool ok = simd::supported();  // thread-safe one-time init
-  return ok;
+ConvertKernels widest_available() {
+  static const ConvertKernels w = ConvertKernels(simd::widest());  // thread-safe one-time init
+  return w;
 }
 
-bool use_simd() { return simd_available() && !g_force_scalar.load(std::memory_order_relaxed); }
+ConvertKernels kernels_in_use() {
+  return std::min(widest_available(), g_cap.load(std::memory_order_relaxed));
+}
 
 template <typename T>
 T load_as(const void* p, size_t i) {
@@ -54,7 +48,7 @@ void store_as(void* p, size_t i, T v) {
   std::memcpy(static_cast<std::byte*>(p) + i * sizeof(T), &v, sizeof(T));
 }
 
-using Kernel = void (*)(const std::byte* s, std::byte* d, size_t n);
+using simd::Kernel;
 
 // Scalar loops for the hot pairs: same functions as the generic path, without its switches.
 template <typename S, typename D, auto Fn>
@@ -64,20 +58,23 @@ void scalar_loop(const std::byte* s, std::byte* d, size_t n) {
 uint16_t bf16_to_f16_bits(uint16_t b) { return f32_to_f16(bf16_to_f32(b)); }
 uint16_t f16_to_bf16_bits(uint16_t h) { return f32_to_bf16(f16_to_f32(h)); }
 
-Kernel hot_kernel(DType from, DType to, bool vector) {
+Kernel hot_kernel(DType from, DType to, ConvertKernels set) {
   using D = DType;
-  if (from == D::F16 && to == D::F32)
-    return vector ? simd::f16_to_f32 : scalar_loop<uint16_t, float, f16_to_f32>;
-  if (from == D::BF16 && to == D::F32)
-    return vector ? simd::bf16_to_f32 : scalar_loop<uint16_t, float, bf16_to_f32>;
-  if (from == D::F32 && to == D::F16)
-    return vector ? simd::f32_to_f16 : scalar_loop<float, uint16_t, f32_to_f16>;
-  if (from == D::F32 && to == D::BF16)
-    return vector ? simd::f32_to_bf16 : scalar_loop<float, uint16_t, f32_to_bf16>;
-  if (from == D::BF16 && to == D::F16)
-    return vector ? simd::bf16_to_f16 : scalar_loop<uint16_t, uint16_t, bf16_to_f16_bits>;
-  if (from == D::F16 && to == D::BF16)
-    return vector ? simd::f16_to_bf16 : scalar_loop<uint16_t, uint16_t, f16_to_bf16_bits>;
+  static const simd::Kernels scalar{scalar_loop<uint16_t, float, f16_to_f32>,
+                                    scalar_loop<uint16_t, float, bf16_to_f32>,
+                                    scalar_loop<float, uint16_t, f32_to_f16>,
+                                    scalar_loop<float, uint16_t, f32_to_bf16>,
+                                    scalar_loop<uint16_t, uint16_t, bf16_to_f16_bits>,
+                                    scalar_loop<uint16_t, uint16_t, f16_to_bf16_bits>};
+  const simd::Kernels& k = set == ConvertKernels::Avx512 ? simd::avx512()
+                           : set == ConvertKernels::Avx2 ? simd::avx2()
+                                                         : scalar;
+  if (from == D::F16 && to == D::F32) return k.f16_to_f32;
+  if (from == D::BF16 && to == D::F32) return k.bf16_to_f32;
+  if (from == D::F32 && to == D::F16) return k.f32_to_f16;
+  if (from == D::F32 && to == D::BF16) return k.f32_to_bf16;
+  if (from == D::BF16 && to == D::F16) return k.bf16_to_f16;
+  if (from == D::F16 && to == D::BF16) return k.f16_to_bf16;
   return nullptr;
 }
 
@@ -202,7 +199,7 @@ void convert_n(DType from, const void* src, DType to, void* dst, size_t n) {
     std::memcpy(dst, src, n * dtype_size(from));
     return;
   }
-  if (Kernel k = hot_kernel(from, to, use_simd())) {
+  if (Kernel k = hot_kernel(from, to, kernels_in_use())) {
     k(static_cast<const std::byte*>(src), static_cast<std::byte*>(dst), n);
     return;
   }
@@ -211,9 +208,20 @@ void convert_n(DType from, const void* src, DType to, void* dst, size_t n) {
 
 }  // namespace
 
-bool force_scalar_kernels(bool on) { return g_force_scalar.exchange(on); }
+ConvertKernels cap_convert_kernels(ConvertKernels cap) { return g_cap.exchange(cap); }
 
-std::string_view cpu_kernel_name() { return use_simd() ? "avx2+f16c" : "scalar"; }
+ConvertKernels convert_kernels() { return kernels_in_use(); }
+
+std::string_view convert_kernels_name(ConvertKernels k) {
+  switch (k) {
+    case ConvertKernels::Scalar: return "scalar";
+    case ConvertKernels::Avx2: return "avx2+f16c";
+    case ConvertKernels::Avx512: return "avx512f";
+  }
+  return "?";
+}
+
+std::string_view cpu_kernel_name() { return convert_kernels_name(kernels_in_use()); }
 
 void to_f32(DType from, const void* src, float* dst, size_t n) {
   convert_n(from, src, DType::F32, dst, n);

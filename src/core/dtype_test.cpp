@@ -20,19 +20,35 @@
 namespace mc {
 namespace {
 
-// Restores the kernel choice when a test ends, whatever happens inside it.
-class ScalarKernels {
+// Caps the kernel set for a scope and restores the previous cap, whatever happens inside it.
+class KernelCap {
  public:
-  explicit ScalarKernels(bool on) : prev_(force_scalar_kernels(on)) {}
-  ~ScalarKernels() { force_scalar_kernels(prev_); }
+  explicit KernelCap(ConvertKernels cap) : prev_(cap_convert_kernels(cap)) {}
+  ~KernelCap() { cap_convert_kernels(prev_); }
 
  private:
-  bool prev_;
+  ConvertKernels prev_;
 };
 
+// The vector sets this CPU runs (none, AVX2, or AVX2 and AVX-512).
+std::vector<ConvertKernels> vector_sets() {
+  std::vector<ConvertKernels> out;
+  for (ConvertKernels k : {ConvertKernels::Avx2, ConvertKernels::Avx512}) {
+    KernelCap cap(k);
+    if (convert_kernels() == k) out.push_back(k);
+  }
+  return out;
+}
+// Scalar first, then every vector set.
+std::vector<ConvertKernels> all_sets() {
+  auto v = vector_sets();
+  v.insert(v.begin(), ConvertKernels::Scalar);
+  return v;
+}
+
 std::vector<std::byte> run(DType from, const std::vector<std::byte>& src, DType to,
-                           bool scalar) {
-  ScalarKernels k(scalar);
+                           ConvertKernels set) {
+  KernelCap k(set);
   std::vector<std::byte> out(src.size() / dtype_size(from) * dtype_size(to));
   const Status st = convert(from, src, to, out);
   EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().render());
@@ -169,9 +185,9 @@ size_t check_cases(Kind kind) {
   for (const auto& c : *cases) {
     if (kind_of(c) != kind) continue;
     ++checked;
-    for (bool scalar : {true, false}) {
-      const auto got = run(c.from, c.src, c.to, scalar);
-      EXPECT_TRUE(got == c.want) << c.label << (scalar ? " (scalar)" : " (vector)") << ": "
+    for (ConvertKernels set : all_sets()) {
+      const auto got = run(c.from, c.src, c.to, set);
+      EXPECT_TRUE(got == c.want) << c.label << " (" << convert_kernels_name(set) << "): "
                                  << first_diffs(c.src, dtype_size(c.from), got, c.want,
                                                 dtype_size(c.to));
     }
@@ -332,41 +348,44 @@ TEST(DTypeConvert, RejectsQuantizedAndSizeMismatch) {
 
 // ---- vector kernels == scalar path ---------------------------------------------------------------
 
-bool have_vector() {
-  ScalarKernels k(false);
-  return cpu_kernel_name() != "scalar";
-}
-
-TEST(DTypeKernels, ForceScalarSwitchesKernelName) {
+TEST(DTypeKernels, CapSwitchesKernelName) {
   {
-    ScalarKernels k(true);
+    KernelCap k(ConvertKernels::Scalar);
     EXPECT_EQ(cpu_kernel_name(), "scalar");
+    EXPECT_EQ(convert_kernels(), ConvertKernels::Scalar);
   }
-  {
-    ScalarKernels k(false);
-    const auto name = cpu_kernel_name();
-    EXPECT_TRUE(name == "scalar" || name == "avx2+f16c") << name;
+  for (ConvertKernels set : vector_sets()) {
+    KernelCap k(set);
+    EXPECT_EQ(cpu_kernel_name(), convert_kernels_name(set));
   }
+  const auto name = cpu_kernel_name();
+  EXPECT_TRUE(name == "scalar" || name == "avx2+f16c" || name == "avx512f") << name;
+  // Uncapped, the widest set the CPU has.
+  const auto sets = vector_sets();
+  EXPECT_EQ(convert_kernels(), sets.empty() ? ConvertKernels::Scalar : sets.back());
 }
 
 TEST(DTypeKernels, AllSixteenBitPatternsVectorEqualsScalar) {
-  if (!have_vector()) GTEST_SKIP() << "CPU has no AVX2+F16C: only the scalar path exists";
+  const auto sets = vector_sets();
+  if (sets.empty()) GTEST_SKIP() << "CPU has no AVX2+F16C: only the scalar path exists";
   std::vector<uint16_t> all(65536);
   for (uint32_t i = 0; i < 65536; ++i) all[i] = uint16_t(i);
   const auto src = bytes_of(all);
-  for (auto [from, to] : {std::pair{DType::F16, DType::F32}, {DType::BF16, DType::F32},
-                          {DType::F16, DType::BF16}, {DType::BF16, DType::F16}}) {
-    const auto s = run(from, src, to, true), v = run(from, src, to, false);
-    EXPECT_TRUE(s == v) << dtype_name(from) << "->" << dtype_name(to) << ": "
-                        << first_diffs(src, 2, v, s, dtype_size(to));
-  }
-  // And back: every f32 that an f16/bf16 widens to narrows again identically on both paths.
-  for (DType t : {DType::F16, DType::BF16}) {
-    const auto wide = run(t, src, DType::F32, true);
-    for (DType back : {DType::F16, DType::BF16}) {
-      const auto s = run(DType::F32, wide, back, true), v = run(DType::F32, wide, back, false);
-      EXPECT_TRUE(s == v) << "f32->" << dtype_name(back) << ": "
-                          << first_diffs(wide, 4, v, s, 2);
+  for (ConvertKernels set : sets) {
+    const char* name = convert_kernels_name(set).data();
+    for (auto [from, to] : {std::pair{DType::F16, DType::F32}, {DType::BF16, DType::F32},
+                            {DType::F16, DType::BF16}, {DType::BF16, DType::F16}}) {
+      const auto s = run(from, src, to, ConvertKernels::Scalar), v = run(from, src, to, set);
+      EXPECT_TRUE(s == v) << name << " " << dtype_name(from) << "->" << dtype_name(to) << ": "
+                          << first_diffs(src, 2, v, s, dtype_size(to));
+    }
+    // And back: every f32 that an f16/bf16 widens to narrows again identically on both paths.
+    for (DType t : {DType::F16, DType::BF16}) {
+      const auto wide = run(t, src, DType::F32, ConvertKernels::Scalar);
+      for (DType back : {DType::F16, DType::BF16}) {
+        const auto s = run(DType::F32, wide, back, ConvertKernels::Scalar), v = run(DType::F32, wide, back, set);
+        EXPECT_TRUE(s == v) << name << " f32->" << dtype_name(back) << ": " << first_diffs(wide, 4, v, s, 2);
+      }
     }
   }
 }
@@ -390,14 +409,18 @@ std::vector<uint32_t> random_and_edge_f32(size_t n) {
 }
 
 TEST(DTypeKernels, RandomF32VectorEqualsScalarAtEveryLengthAndOffset) {
-  if (!have_vector()) GTEST_SKIP() << "CPU has no AVX2+F16C: only the scalar path exists";
+  const auto sets = vector_sets();
+  if (sets.empty()) GTEST_SKIP() << "CPU has no AVX2+F16C: only the scalar path exists";
   const auto data = random_and_edge_f32(1 << 18);
   const auto src = bytes_of(data);
+  for (ConvertKernels set : sets) {
   for (DType to : {DType::F16, DType::BF16}) {
-    const auto s = run(DType::F32, src, to, true), v = run(DType::F32, src, to, false);
-    EXPECT_TRUE(s == v) << "f32->" << dtype_name(to) << ": " << first_diffs(src, 4, v, s, 2);
+    const auto s = run(DType::F32, src, to, ConvertKernels::Scalar), v = run(DType::F32, src, to, set);
+    EXPECT_TRUE(s == v) << convert_kernels_name(set) << " f32->" << dtype_name(to) << ": "
+                        << first_diffs(src, 4, v, s, 2);
   }
-  // Lengths 0..40 (every tail) at byte offsets 0..3 (unaligned source and target).
+  // Lengths 0..40 (every tail, both sets' steps of 8, 16 and 32 elements) at byte offsets 0..3
+  // (unaligned source and target).
   std::vector<std::byte> in(41 * 4 + 8), out_s(41 * 4 + 8), out_v(41 * 4 + 8);
   for (auto [from, to] : {std::pair{DType::F32, DType::F16}, {DType::F32, DType::BF16},
                           {DType::F16, DType::F32}, {DType::BF16, DType::F32},
@@ -409,19 +432,20 @@ TEST(DTypeKernels, RandomF32VectorEqualsScalarAtEveryLengthAndOffset) {
         std::fill(out_v.begin(), out_v.end(), std::byte{0xAB});
         auto sin = std::span<const std::byte>(in).subspan(off, n * dtype_size(from));
         {
-          ScalarKernels k(true);
+          KernelCap k(ConvertKernels::Scalar);
           ASSERT_TRUE(convert(from, sin, to, std::span(out_s).subspan(off, n * dtype_size(to))));
         }
         {
-          ScalarKernels k(false);
+          KernelCap k(set);
           ASSERT_TRUE(convert(from, sin, to, std::span(out_v).subspan(off, n * dtype_size(to))));
         }
         // Equal, and nothing written past the n elements (guard bytes intact).
-        ASSERT_TRUE(out_s == out_v) << dtype_name(from) << "->" << dtype_name(to) << " n=" << n
-                                    << " off=" << off;
+        ASSERT_TRUE(out_s == out_v) << convert_kernels_name(set) << " " << dtype_name(from) << "->"
+                                    << dtype_name(to) << " n=" << n << " off=" << off;
         EXPECT_EQ(out_v[off + n * dtype_size(to)], std::byte{0xAB});
       }
     }
+  }
   }
 }
 
@@ -445,7 +469,7 @@ TEST(DTypeKernels, ConcurrentConvertsAgree) {
   std::vector<uint16_t> all(65536);
   for (uint32_t i = 0; i < 65536; ++i) all[i] = uint16_t(i);
   const auto src = bytes_of(all);
-  const auto want = run(DType::BF16, src, DType::F16, true);
+  const auto want = run(DType::BF16, src, DType::F16, ConvertKernels::Scalar);
   std::vector<std::vector<std::byte>> got(4, std::vector<std::byte>(want.size()));
   std::vector<std::thread> threads;
   for (size_t t = 0; t < got.size(); ++t)
