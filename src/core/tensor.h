@@ -48,6 +48,13 @@ class TensorData {
     uint64_t size = 0;  // bytes there, from offset
   };
   virtual std::optional<FileSpan> file_span() const { return std::nullopt; }
+  // view() for bytes that are in memory; nothing for bytes that lie in a file, which are cheaper
+  // to read with pread than to fault in through a mapping (and asking view() marks the
+  // mapping as used, so release() would then drop its pages with a madvise).
+  std::optional<std::span<const std::byte>> memory_view() const {
+    if (file_span()) return std::nullopt;
+    return view();
+  }
 };
 using TensorDataPtr = std::shared_ptr<const TensorData>;
 

@@ -44,8 +44,7 @@ Status write_tensors(std::span<const WriteItem> items, ThreadPool& pool, const S
       // our RSS (release below).
       auto span = tensor.data->file_span();
       if (span && span->size != tensor.nbytes()) span.reset();
-      std::optional<std::span<const std::byte>> v;
-      if (!span) v = tensor.data->view();
+      std::optional<std::span<const std::byte>> v = tensor.data->memory_view();
       if (span || (v && v->size() == tensor.nbytes())) {
         bool copied = false;
         if (span) {

@@ -64,8 +64,8 @@ Result<RowSource> row_view(const TensorEntry& e, int64_t rows) {
   };
   // In-memory rows are used in place (the read() closure holds `data`, which owns them). Rows of
   // a mapped file are read with pread instead: cheaper than faulting the mapping in.
-  if (data && !data->file_span())
-    if (auto v = data->view(); v && v->size() == uint64_t(s.rows) * rb) s.base = v->data();
+  if (data)
+    if (auto v = data->memory_view(); v && v->size() == uint64_t(s.rows) * rb) s.base = v->data();
   return s;
 }
 
@@ -269,8 +269,7 @@ Status F32Rows::read(int64_t r0, int64_t n, float* dst) const {
   // Straight from memory when the tensor is in memory; else (a file, a transform) through a buffer.
   std::unique_ptr<std::byte[]> raw;  // not zero-filled: read() writes every byte
   const std::byte* src;
-  std::optional<std::span<const std::byte>> v;
-  if (!data_->file_span()) v = data_->view();
+  const auto v = data_->memory_view();
   if (v && v->size() >= offset + nbytes) {
     src = v->data() + offset;
   } else {

@@ -37,7 +37,7 @@ class ElementwiseData final : public TensorData {
     // Convert straight out of the source mapping when it has one (no copy, no allocation); the
     // pages read are released once for the whole range, not per chunk (each release is a
     // madvise with a TLB shootdown, which made two threads slower than one).
-    const auto view = src_->view();
+    const auto view = src_->memory_view();
     thread_local std::vector<std::byte> in_buf;
     thread_local std::vector<float> f_buf;
     uint64_t lo = UINT64_MAX, hi = 0;
