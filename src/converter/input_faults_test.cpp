@@ -155,8 +155,11 @@ TEST_F(InputFaults, GarbageTokenizerIsRejectedAndNotCopied) {
   EXPECT_EQ(slurp(tmp / "out" / "tokenizer.json"), slurp(src / "tokenizer.json"));
 }
 
+// A general.name that is not UTF-8 changes nothing but the name: the HF output equals that of
+// the unpatched file byte for byte, and `inspect --json` shows the name with U+FFFD.
 TEST_F(InputFaults, GgufInvalidUtf8NameConvertsToHf) {
   const fs::path g = make("gguf", "m.gguf");
+  expect("convert " + q(g) + " hf -o " + q(tmp / "clean"), 0, {});
   // general.name's value patched in place to bytes that are not UTF-8 (same length).
   std::string b = slurp(g);
   const std::string key = "general.name";
@@ -168,7 +171,14 @@ TEST_F(InputFaults, GgufInvalidUtf8NameConvertsToHf) {
   b[val + 1] = char(0xfe);
   put(g, b);
   expect("convert " + q(g) + " hf -o " + q(tmp / "out"), 0, {});
-  EXPECT_TRUE(fs::exists(tmp / "out" / "config.json"));
+  for (const char* f : {"config.json", "model.safetensors"}) {
+    ASSERT_TRUE(fs::exists(tmp / "clean" / f)) << f;
+    EXPECT_EQ(slurp(tmp / "out" / f), slurp(tmp / "clean" / f)) << f;
+  }
+  auto r = mc_run("inspect " + q(g) + " --json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::string json_name = "\"name\": \"\xEF\xBF\xBD\xEF\xBF\xBD";  // 0xFF 0xFE -> two U+FFFD
+  EXPECT_NE(r.out.find(json_name), std::string::npos) << r.out.substr(0, 400);
 }
 
 }  // namespace
