@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "testutil.h"
+#include "cli_fixture.h"
 
 namespace mc::test {
 namespace {
@@ -26,21 +26,9 @@ std::string nested(size_t depth, const std::string& inner = "1") {
   return std::string(depth, '[') + inner + std::string(depth, ']');
 }
 
-class BadInput : public ::testing::Test {
+class BadInput : public ConfigFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(modelconvert_binary())) << modelconvert_binary();
-    fs::create_directories(tmp / "cfg");
-    put(tmp / "cfg" / "config.json", kBadConfig);
-  }
-  // A small model of ours in `format` (from the config alone, random weights).
-  fs::path make(const std::string& format, const std::string& name) {
-    const fs::path out = tmp / name;
-    auto r = mc_run("convert " + q(tmp / "cfg" / "config.json") + " " + format +
-                    " --fake-weight --fake-weight-init random -o " + q(out));
-    EXPECT_EQ(r.rc, 0) << r.out;
-    return out;
-  }
+  BadInput() : ConfigFixture(kBadConfig) {}
   // Runs `args`, expects exit `code` with `file` named in the output, and fast.
   void expect_fails(const std::string& args, int code, const std::string& file) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -50,7 +38,6 @@ class BadInput : public ::testing::Test {
     EXPECT_NE(r.out.find(file), std::string::npos) << args << "\n" << r.out;
     EXPECT_LT(s, 5.0) << args;
   }
-  TempDir tmp;
 };
 
 TEST_F(BadInput, DeeplyNestedConfigIsRefused) {
@@ -58,12 +45,12 @@ TEST_F(BadInput, DeeplyNestedConfigIsRefused) {
   json cfg = json::parse(kBadConfig);
   std::string text = cfg.dump();
   text.insert(text.size() - 1, ", \"junk\": " + nested(50000));
-  put(tmp / "cfg" / "config.json", text);
-  expect_fails("convert " + q(tmp / "cfg" / "config.json") + " safetensors --fake-weight -o " + q(tmp / "o"), 6,
+  put(config_path(), text);
+  expect_fails("convert " + q(config_path()) + " safetensors --fake-weight -o " + q(tmp / "o"), 6,
                "config.json");
   EXPECT_FALSE(fs::exists(tmp / "o"));
   // An HF directory whose config nests a known key 100,000 deep: inspect, validate, convert.
-  put(tmp / "cfg" / "config.json", kBadConfig);
+  put(config_path(), kBadConfig);
   const fs::path src = make("hf", "src");
   std::string deep = slurp(src / "config.json");
   deep.insert(deep.rfind('}'), ", \"rope_scaling\": " + nested(100000, "{}"));
@@ -77,10 +64,10 @@ TEST_F(BadInput, DeeplyNestedConfigIsRefused) {
   EXPECT_FALSE(fs::exists(tmp / "o.gguf"));
   EXPECT_EQ(snapshot(src), before);
   // Depth 100 is fine (a legitimate, if odd, config).
-  std::string ok = slurp(tmp / "cfg" / "config.json");
+  std::string ok = slurp(config_path());
   ok.insert(ok.size() - 1, ", \"junk\": " + nested(100));
-  put(tmp / "cfg" / "config.json", ok);
-  EXPECT_EQ(mc_run("convert " + q(tmp / "cfg" / "config.json") + " safetensors --fake-weight -o " + q(tmp / "o")).rc, 0);
+  put(config_path(), ok);
+  EXPECT_EQ(mc_run("convert " + q(config_path()) + " safetensors --fake-weight -o " + q(tmp / "o")).rc, 0);
 }
 
 TEST_F(BadInput, DeeplyNestedTokenizerJsonIsRefused) {
@@ -119,11 +106,11 @@ TEST_F(BadInput, BillionLayerGgufFailsFastWithoutAllocating) {
 TEST_F(BadInput, BillionLayerConfigFailsFast) {
   json cfg = json::parse(kBadConfig);
   cfg["num_hidden_layers"] = 1000000000;
-  put(tmp / "cfg" / "config.json", cfg.dump());
-  expect_fails("convert " + q(tmp / "cfg" / "config.json") + " safetensors --fake-weight -o " + q(tmp / "o"), 6,
+  put(config_path(), cfg.dump());
+  expect_fails("convert " + q(config_path()) + " safetensors --fake-weight -o " + q(tmp / "o"), 6,
                "config.json");
   EXPECT_FALSE(fs::exists(tmp / "o"));
-  put(tmp / "cfg" / "config.json", kBadConfig);
+  put(config_path(), kBadConfig);
   const fs::path src = make("hf", "src");
   cfg["vocab_size"] = 512;
   cfg["num_hidden_layers"] = 2;

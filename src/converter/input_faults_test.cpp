@@ -12,7 +12,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "testutil.h"
+#include "cli_fixture.h"
 
 namespace mc::test {
 namespace {
@@ -21,20 +21,9 @@ const char* kFaultsConfig = R"({"architectures": ["LlamaForCausalLM"], "model_ty
   "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
   "num_key_value_heads": 1, "torch_dtype": "float32"})";
 
-class InputFaults : public ::testing::Test {
+class InputFaults : public ConfigFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(modelconvert_binary())) << modelconvert_binary();
-    fs::create_directories(tmp / "cfg");
-    put(tmp / "cfg" / "config.json", kFaultsConfig);
-  }
-  fs::path make(const std::string& format, const std::string& name) {
-    const fs::path out = tmp / name;
-    auto r = mc_run("convert " + q(tmp / "cfg" / "config.json") + " " + format +
-                    " --fake-weight --fake-weight-init random -o " + q(out));
-    EXPECT_EQ(r.rc, 0) << r.out;
-    return out;
-  }
+  InputFaults() : ConfigFixture(kFaultsConfig) {}
   // `modelconvert ARGS` exits `code` within 10 s and says every one of `says`.
   void expect(const std::string& args, int code, std::initializer_list<std::string> says) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -46,7 +35,6 @@ class InputFaults : public ::testing::Test {
     EXPECT_EQ(r.rc, code) << args << "\n" << r.out;
     for (const auto& s : says) EXPECT_NE(r.out.find(s), std::string::npos) << args << "\nmissing: " << s << "\n" << r.out;
   }
-  TempDir tmp;
 };
 
 TEST_F(InputFaults, WeightFileThatIsNotAFile) {
