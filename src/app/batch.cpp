@@ -35,13 +35,6 @@ fs::path existing_ancestor(fs::path p) {
   return p;
 }
 
-// Bits per weight of a --quant name: the number in it ("q4_k_m" 4, "4bit" 4, "q8_0" 8).
-std::optional<int> quant_bits(const std::string& q) {
-  for (size_t i = 0; i < q.size(); ++i)
-    if (std::isdigit(static_cast<unsigned char>(q[i]))) return q[i] - '0';
-  return std::nullopt;
-}
-
 std::optional<fs::path> local_or_cached(const std::string& input, const Config& cfg, std::string& why) {
   std::error_code ec;
   if (fs::exists(input, ec)) return fs::path(input);
@@ -64,16 +57,6 @@ std::optional<fs::path> local_or_cached(const std::string& input, const Config& 
 }  // namespace
 
 bool is_transient(const Error& e) { return e.code == ErrorCode::Io; }
-
-uint64_t estimate_output_bytes(const converter::ConvertRequest& req, const ojson& plan) {
-  const uint64_t bytes = plan.value("tensor_bytes", uint64_t(0));
-  const uint64_t params = plan.value("parameters", uint64_t(0));
-  if (!req.write.quant.empty()) {
-    if (auto b = quant_bits(req.write.quant)) return params * uint64_t(*b + 1) / 8;  // + scales
-  }
-  if (req.output_format == "gguf") return params * 2;  // f16 (norms f32: negligible)
-  return bytes;
-}
 
 ojson TaskResult::to_json() const {
   ojson j = {{"name", name}, {"index", index}, {"input", input}, {"format", format}, {"status", ok ? "succeeded" : "failed"},
@@ -170,7 +153,9 @@ Result<BatchReport> run_batch(const BatchOptions& opt) {
         dry.dry_run = true;
         auto plan = converter::convert(dry);
         if (plan) {
-          row.bytes = estimate_output_bytes(*p, plan->info["plan"]);
+          // The converter's own plan of the output (its free-space check uses the same figure).
+          const ojson& pl = plan->info["plan"];
+          row.bytes = pl.value("planned_output_bytes", pl.value("tensor_bytes", uint64_t(0)));
           row.known = true;
           const fs::path out = p->output ? *p->output : plan->output;
           const fs::path anc = existing_ancestor(out.parent_path());

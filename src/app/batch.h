@@ -112,8 +112,4 @@ Result<BatchReport> run_batch(const BatchOptions& opt);
 // Whether an error may go away on its own (retried by batch): I/O and network errors.
 bool is_transient(const Error& e);
 
-// The output size of one conversion, from the converter's dry-run plan (an estimate: quantized
-// formats at their bits per weight plus scales).
-uint64_t estimate_output_bytes(const converter::ConvertRequest& req, const ojson& plan);
-
 }  // namespace mc::app

@@ -86,6 +86,21 @@ TEST_F(Batch, GoodFailingAndRetriedTasksAndTheirReport) {
   for (const auto& row : rep["estimate"]["tasks"])
     if (!row["bytes"].is_null()) sum += row["bytes"].get<uint64_t>();
   EXPECT_EQ(rep["estimate"]["total_bytes"], sum);
+  // A task's estimate is the converter's own plan of that output (--quant, --dtype included), as
+  // `convert --dry-run` gives it, and the q8_0 GGUF plans about half the fp16 safetensors' bytes.
+  std::map<std::string, uint64_t> est;
+  for (const auto& row : rep["estimate"]["tasks"])
+    if (!row["bytes"].is_null()) est[row["name"]] = row["bytes"].get<uint64_t>();
+  auto planned = [&](const std::string& args) -> uint64_t {
+    auto d = sb.run_split("convert " + q(sb / "m" / "config.json") + " " + args + " --fake-weight --dry-run --json -o " +
+                          q(sb / "dry" / "x"));
+    EXPECT_EQ(d.rc, 0) << d.out << d.err;
+    return json::parse(d.out)["info"]["plan"]["planned_output_bytes"].get<uint64_t>();
+  };
+  EXPECT_EQ(est["st"], planned("safetensors --dtype fp16"));
+  EXPECT_EQ(est["q8"], planned("gguf --quant q8_0"));
+  EXPECT_LT(est["q8"], est["st"] * 6 / 10);
+  EXPECT_GT(est["q8"], est["st"] * 4 / 10);
   // One history record per task, with its attempts.
   auto h = sb.history();
   ASSERT_EQ(h.size(), 5u);
@@ -188,16 +203,7 @@ TEST_F(Batch, NotEnoughDiskStopsTheBatchBeforeItStarts) {
   EXPECT_TRUE(sb.history().empty()) << "no task ran";
 }
 
-TEST(BatchEstimate, QuantizedOutputsAtTheirBits) {
-  converter::ConvertRequest req;
-  req.output_format = "gguf";
-  const ojson plan = {{"tensor_bytes", 4000}, {"parameters", 1000}};
-  EXPECT_EQ(app::estimate_output_bytes(req, plan), 2000u) << "gguf f16";
-  req.write.quant = "q4_k_m";
-  EXPECT_EQ(app::estimate_output_bytes(req, plan), 625u) << "4 bits + 1 for scales";
-  req.output_format = "safetensors";
-  req.write.quant.clear();
-  EXPECT_EQ(app::estimate_output_bytes(req, plan), 4000u);
+TEST(BatchEstimate, TransientErrorsAreIoOnly) {
   EXPECT_TRUE(app::is_transient(make_error(ErrorCode::Io, "x")));
   EXPECT_FALSE(app::is_transient(make_error(ErrorCode::InvalidArgument, "x")));
   EXPECT_FALSE(app::is_transient(make_error(ErrorCode::NotFound, "x")));
