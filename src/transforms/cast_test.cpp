@@ -131,5 +131,37 @@ TEST(Cast, MatchesTorch) {
   }
 }
 
+// Wrappers nest (a cast of a scaled cast) over a source that has no view, so each level reads its
+// input into a buffer: the levels must not share one. The innermost level reads 4-byte elements
+// where the one above it reads 2-byte ones, so a shared per-thread buffer would grow (move) under
+// the upper level's feet: heap corruption, seen on MiniCPM -> ONNX fp16. Reads of growing and
+// shrinking sizes, checked value by value (all values exact in bf16 and f16).
+TEST(Cast, NestedWrappersOverAnUnmappedSourceKeepTheirOwnBuffers) {
+  const uint64_t n = 300000;  // more than one batch of read_elementwise
+  auto value = [](uint64_t i) { return float(int64_t(i % 511) - 255) / 64.0f; };
+  TensorEntry src{"w", DType::F32, {int64_t(n)}, make_fn_data([&](uint64_t off, std::span<std::byte> dst) -> Status {
+                    for (size_t k = 0; k < dst.size() / 4; ++k) {
+                      const float f = value(off / 4 + k);
+                      std::memcpy(dst.data() + 4 * k, &f, 4);
+                    }
+                    return {};
+                  })};
+  auto b = cast_tensor(src, DType::BF16);
+  ASSERT_TRUE(b.ok());
+  auto scaled = scale_tensor(*b, 0.5f);
+  ASSERT_TRUE(scaled.ok());
+  auto h = cast_tensor(*scaled, DType::F16);
+  ASSERT_TRUE(h.ok());
+  for (uint64_t len : {uint64_t(8), uint64_t(262144 * 2 + 6), uint64_t(64), uint64_t(n * 2)}) {
+    std::vector<std::byte> out(len);
+    ASSERT_TRUE(h->data->read(0, out).ok()) << len;
+    for (uint64_t i = 0; i < len / 2; ++i) {
+      uint16_t got;
+      std::memcpy(&got, out.data() + 2 * i, 2);
+      ASSERT_EQ(got, f32_to_f16(value(i) * 0.5f)) << "element " << i << " of a read of " << len;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mc::transforms

@@ -38,28 +38,32 @@ class ElementwiseData final : public TensorData {
     // pages read are released once for the whole range, not per chunk (each release is a
     // madvise with a TLB shootdown, which made two threads slower than one).
     const auto view = src_->memory_view();
-    thread_local std::vector<std::byte> in_buf;
-    thread_local std::vector<float> f_buf;
+    // Buffers of this call, not thread_local ones: wrappers nest (a cast of a scaled tensor), and
+    // the inner read() would reuse, even move, the buffer the outer one is reading into.
+    std::unique_ptr<std::byte[]> in_buf;  // not zero-filled: read() writes every byte
+    size_t in_cap = 0;
+    std::unique_ptr<float[]> f_buf;
+    size_t f_cap = 0;
     uint64_t lo = UINT64_MAX, hi = 0;
     auto st = read_elementwise(offset, dst, out_sz, n_, [&](uint64_t first, uint64_t count, std::byte* out) -> Status {
       std::span<const std::byte> in;
       if (view && view->size() >= (first + count) * in_sz) {
         in = view->subspan(first * in_sz, count * in_sz);
       } else {
-        if (in_buf.size() < count * in_sz) in_buf.resize(count * in_sz);
-        MC_CHECK(src_->read(first * in_sz, std::span(in_buf.data(), count * in_sz)));
-        in = std::span<const std::byte>(in_buf.data(), count * in_sz);
+        if (in_cap < count * in_sz) in_buf.reset(new std::byte[in_cap = count * in_sz]);
+        MC_CHECK(src_->read(first * in_sz, std::span(in_buf.get(), count * in_sz)));
+        in = std::span<const std::byte>(in_buf.get(), count * in_sz);
       }
       lo = std::min(lo, first * in_sz);
       hi = std::max(hi, (first + count) * in_sz);
       if (!scale_) {
         return convert(from_, in, to_, std::span<std::byte>(out, count * out_sz));
       }
-      if (f_buf.size() < count) f_buf.resize(count);
-      to_f32(from_, in.data(), f_buf.data(), count);
+      if (f_cap < count) f_buf.reset(new float[f_cap = count]);
+      to_f32(from_, in.data(), f_buf.get(), count);
       const float s = *scale_;
       for (uint64_t i = 0; i < count; ++i) f_buf[i] *= s;
-      from_f32(f_buf.data(), to_, out, count);
+      from_f32(f_buf.get(), to_, out, count);
       return {};
     });
     if (st && hi > lo) src_->release(lo, hi - lo);
