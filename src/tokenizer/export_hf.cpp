@@ -14,6 +14,31 @@ namespace mc::tok {
 namespace {
 using json = nlohmann::ordered_json;
 
+// tokenizers (and Transformers.js) add BOS/EOS through the post_processor, not through
+// tokenizer_config.json's add_bos_token: a SentencePiece vocabulary gets the TemplateProcessing
+// transformers' LlamaConverter writes ("<s> $A", pairs "<s> $A <s> $B"; EOS likewise when added),
+// null when neither is added.
+json special_template(const Vocab& v) {
+  const bool bos = v.add_bos && v.bos_id >= 0, eos = v.add_eos && v.eos_id >= 0;
+  if (!bos && !eos) return nullptr;
+  json specials = json::object();
+  auto special = [&](int32_t id, int type) {
+    const std::string& t = v.tokens[static_cast<size_t>(id)];
+    specials[t] = {{"id", t}, {"ids", {id}}, {"tokens", {t}}};
+    return json{{"SpecialToken", {{"id", t}, {"type_id", type}}}};
+  };
+  auto seq = [](const char* id, int type) { return json{{"Sequence", {{"id", id}, {"type_id", type}}}}; };
+  json single = json::array();
+  if (bos) single.push_back(special(v.bos_id, 0));
+  single.push_back(seq("A", 0));
+  if (eos) single.push_back(special(v.eos_id, 0));
+  json pair = single;
+  if (bos) pair.push_back(special(v.bos_id, 1));
+  pair.push_back(seq("B", 1));
+  if (eos) pair.push_back(special(v.eos_id, 1));
+  return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+}
+
 json split_then_bytelevel(const std::string& re) {
   return {{"type", "Sequence"},
           {"pretokenizers",
@@ -136,7 +161,7 @@ Result<HfTokenizerFiles> vocab_to_hf(const Vocab& v) {
                                                       {"pattern", {{"String", " "}}},
                                                       {"content", "\xE2\x96\x81"}}})}};
     tj["pre_tokenizer"] = nullptr;
-    tj["post_processor"] = nullptr;
+    tj["post_processor"] = special_template(v);
     tj["decoder"] = {{"type", "Sequence"},
                      {"decoders", json::array({{{"type", "Replace"},
                                                 {"pattern", {{"String", "\xE2\x96\x81"}}},

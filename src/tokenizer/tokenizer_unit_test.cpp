@@ -387,6 +387,40 @@ TEST(TokOracle, MiniCpm4LoadsAndMatchesSentencePiece) {
 namespace mc::tok {
 namespace {
 
+// A SentencePiece vocabulary's tokenizer.json adds BOS/EOS the way tokenizers and Transformers.js
+// read it, in the post_processor (transformers' LlamaConverter template), as tokenizer_config says.
+TEST(TokUnit, SpmExportCarriesTheSpecialTokenTemplate) {
+  GgufTokenizerKV kv;
+  kv.model = "llama";
+  kv.tokens = {"<unk>", "<s>", "</s>", "a", "b", "ab"};
+  kv.scores = std::vector<float>{0, 0, 0, -1, -2, -3};
+  kv.token_types = std::vector<int32_t>{2, 3, 3, 1, 1, 1};
+  kv.unk_id = 0, kv.bos_id = 1, kv.eos_id = 2;
+  auto v = vocab_from_gguf_kv(kv);
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  auto post = [&](bool bos, bool eos) {
+    Vocab c = *v;
+    c.add_bos = bos;
+    c.add_eos = eos;
+    auto f = vocab_to_hf(c);
+    EXPECT_TRUE(f.ok());
+    return f.ok() ? nlohmann::json::parse(f->tokenizer_json)["post_processor"] : nlohmann::json();
+  };
+  using nlohmann::json;
+  const json bos_a = json::parse(R"([{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}])");
+  const json p1 = post(true, false);
+  EXPECT_EQ(p1["type"], "TemplateProcessing");
+  EXPECT_EQ(p1["single"], bos_a);
+  EXPECT_EQ(p1["pair"], json::parse(R"([{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+      {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}])"));
+  EXPECT_EQ(p1["special_tokens"], json::parse(R"({"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}})"));
+  const json p2 = post(true, true);
+  EXPECT_EQ(p2["single"], json::parse(R"([{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+      {"SpecialToken": {"id": "</s>", "type_id": 0}}])"));
+  EXPECT_EQ(p2["special_tokens"]["</s>"]["ids"], json::array({2}));
+  EXPECT_TRUE(post(false, false).is_null());
+}
+
 // The memo hands a kept vocabulary to the next parse of exactly the same bytes, once: bytes that
 // differ in one token give that token, not the kept one; a failure keeps nothing.
 TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {

@@ -43,36 +43,6 @@ Result<std::optional<bool>> external_option(const ojson& qc) {
   return ext;
 }
 
-// tokenizers (and Transformers.js) add BOS/EOS through the post_processor, not through
-// tokenizer_config.json's add_bos_token: a converted SentencePiece vocabulary gets the
-// TemplateProcessing transformers' LlamaConverter writes ("<s> $A", pairs "<s> $A <s> $B").
-std::string with_special_template(const std::string& tokenizer_json, const tok::Vocab& v) {
-  const bool bos = v.add_bos && v.bos_id >= 0, eos = v.add_eos && v.eos_id >= 0;
-  // vocab_to_hf writes the top-level key as `  "post_processor": null` (indent 2); splice the
-  // template there instead of re-parsing a large vocabulary.
-  const std::string key = "\n  \"post_processor\": null";
-  const size_t at = tokenizer_json.find(key);
-  if ((!bos && !eos) || at == std::string::npos) return tokenizer_json;
-  using oj = nlohmann::ordered_json;
-  oj specials = oj::object();
-  auto special = [&](int32_t id, int type) {
-    const std::string& t = v.tokens[static_cast<size_t>(id)];
-    specials[t] = {{"id", t}, {"ids", {id}}, {"tokens", {t}}};
-    return oj{{"SpecialToken", {{"id", t}, {"type_id", type}}}};
-  };
-  auto seq = [](const char* id, int type) { return oj{{"Sequence", {{"id", id}, {"type_id", type}}}}; };
-  oj single = oj::array(), pair = oj::array();
-  if (bos) single.push_back(special(v.bos_id, 0));
-  single.push_back(seq("A", 0));
-  if (eos) single.push_back(special(v.eos_id, 0));
-  pair = single;
-  if (bos) pair.push_back(special(v.bos_id, 1));
-  pair.push_back(seq("B", 1));
-  if (eos) pair.push_back(special(v.eos_id, 1));
-  const oj post = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
-  return tokenizer_json.substr(0, at) + "\n  \"post_processor\": " + post.dump(-1, ' ', false, ojson::error_handler_t::replace) + tokenizer_json.substr(at + key.size());
-}
-
 std::string source_text(const ExtraFile& f) {
   if (f.content) return *f.content;
   auto t = io::read_text_file(f.source.string(), 256u << 20);
@@ -109,7 +79,6 @@ Status write_tokenizer(const Model& m, const fs::path& out, formats::WriteResult
     auto f = tok::vocab_to_hf(*vocab);
     if (!f) return std::move(f).error().with_hint("the source tokenizer cannot be written as tokenizer.json");
     made = std::move(*f);
-    made->tokenizer_json = with_special_template(made->tokenizer_json, *vocab);
   }
   if (tj) MC_CHECK(put("tokenizer.json", tj, ""));
   else if (made) MC_CHECK(put("tokenizer.json", nullptr, made->tokenizer_json));
