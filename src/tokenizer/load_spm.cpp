@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <utility>
 
 namespace mc::tok {
 
@@ -188,17 +190,22 @@ Result<Vocab> parse_sentencepiece_model(std::string_view data, const std::string
   return v;
 }
 
-Result<Vocab> load_sentencepiece_model(const std::string& path) {
+namespace {
+// The file mapped, and its bytes as text.
+Result<std::pair<std::shared_ptr<const io::MappedFile>, std::string_view>> map_model(const std::string& path) {
   auto f = MC_TRY(io::MappedFile::open(path));
   const auto b = f->bytes();
-  return parse_sentencepiece_model(
-      std::string_view(reinterpret_cast<const char*>(b.data()), b.size()), path);
+  return std::pair{f, std::string_view(reinterpret_cast<const char*>(b.data()), b.size())};
+}
+}  // namespace
+
+Result<Vocab> load_sentencepiece_model(const std::string& path) {
+  const auto [f, data] = MC_TRY(map_model(path));
+  return parse_sentencepiece_model(data, path);
 }
 
 Status check_sentencepiece_model(const std::string& path) {
-  auto f = MC_TRY(io::MappedFile::open(path));
-  const auto b = f->bytes();
-  const std::string_view data(reinterpret_cast<const char*>(b.data()), b.size());
+  const auto [f, data] = MC_TRY(map_model(path));
   auto v = MC_TRY(parse_sentencepiece_model(data, path));
   memo_keep(ParserKind::SentencePiece, f, data, std::move(v));
   return {};

@@ -387,16 +387,21 @@ TEST(TokOracle, MiniCpm4LoadsAndMatchesSentencePiece) {
 namespace mc::tok {
 namespace {
 
-// A SentencePiece vocabulary's tokenizer.json adds BOS/EOS the way tokenizers and Transformers.js
-// read it, in the post_processor (transformers' LlamaConverter template), as tokenizer_config says.
-TEST(TokUnit, SpmExportCarriesTheSpecialTokenTemplate) {
+// Six SentencePiece tokens: <unk> <s> </s> a b ab (ids 0..5).
+GgufTokenizerKV tiny_spm_kv() {
   GgufTokenizerKV kv;
   kv.model = "llama";
   kv.tokens = {"<unk>", "<s>", "</s>", "a", "b", "ab"};
   kv.scores = std::vector<float>{0, 0, 0, -1, -2, -3};
   kv.token_types = std::vector<int32_t>{2, 3, 3, 1, 1, 1};
   kv.unk_id = 0, kv.bos_id = 1, kv.eos_id = 2;
-  auto v = vocab_from_gguf_kv(kv);
+  return kv;
+}
+
+// A SentencePiece vocabulary's tokenizer.json adds BOS/EOS the way tokenizers and Transformers.js
+// read it, in the post_processor (transformers' LlamaConverter template), as tokenizer_config says.
+TEST(TokUnit, SpmExportCarriesTheSpecialTokenTemplate) {
+  auto v = vocab_from_gguf_kv(tiny_spm_kv());
   ASSERT_TRUE(v.ok()) << v.error().render();
   auto post = [&](bool bos, bool eos) {
     Vocab c = *v;
@@ -424,13 +429,7 @@ TEST(TokUnit, SpmExportCarriesTheSpecialTokenTemplate) {
 // The memo hands a kept vocabulary to the next parse of exactly the same bytes, once: bytes that
 // differ in one token give that token, not the kept one; a failure keeps nothing.
 TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {
-  GgufTokenizerKV kv;
-  kv.model = "llama";
-  kv.tokens = {"<unk>", "<s>", "</s>", "a", "b", "ab"};
-  kv.scores = std::vector<float>{0, 0, 0, -1, -2, -3};
-  kv.token_types = std::vector<int32_t>{2, 3, 3, 1, 1, 1};
-  kv.unk_id = 0, kv.bos_id = 1, kv.eos_id = 2;
-  auto v = vocab_from_gguf_kv(kv);
+  auto v = vocab_from_gguf_kv(tiny_spm_kv());
   ASSERT_TRUE(v.ok()) << v.error().render();
   auto files = vocab_to_hf(*v);
   ASSERT_TRUE(files.ok()) << files.error().render();
