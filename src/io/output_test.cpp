@@ -277,5 +277,56 @@ TEST(OutputTest, ContendedWritersLeaveEveryByteInPlace) {
   EXPECT_TRUE(a == got.end()) << "first wrong byte at offset " << (a - got.begin());
 }
 
+// The write size follows what writes cost: with large writes cheaper per byte it writes 1 MiB and
+// probes 128 KiB once per kProbeBytes; when large writes turn 4x dearer it moves to 128 KiB within
+// a few probes (and back when they recover); a single slow large write (a preemption) moves
+// nothing.
+TEST(OutputTest, WriteSizerWritesTheSizeThatCostsLeast) {
+  WriteSizer s;
+  double large_ns_per_byte = 0.2, small_ns_per_byte = 0.3;
+  uint64_t bytes[2] = {0, 0};  // written as [small, large]
+  const auto write = [&](uint64_t total, uint64_t spike_at = ~uint64_t(0)) {
+    bytes[0] = bytes[1] = 0;
+    for (uint64_t done = 0; done < total;) {
+      const size_t len = s.next(size_t(1) << 30);
+      const bool large = len == WriteSizer::kLarge;
+      ASSERT_TRUE(large || len == WriteSizer::kSmall) << len;
+      double ns = double(len) * (large ? large_ns_per_byte : small_ns_per_byte);
+      if (done <= spike_at && spike_at < done + len) ns *= 100;
+      s.record(len, uint64_t(ns));
+      bytes[large] += len;
+      done += len;
+    }
+  };
+  const uint64_t MiB = uint64_t(1) << 20;
+  write(512 * MiB);
+  EXPECT_EQ(s.preferred(), WriteSizer::kLarge);
+  // One 128 KiB probe per 32 MiB, and the one first write of each size.
+  EXPECT_LE(bytes[0], 18 * WriteSizer::kSmall);
+  EXPECT_GE(bytes[0], 14 * WriteSizer::kSmall);
+
+  write(64 * MiB, 10 * MiB);  // one large write 100x slow: a median of five ignores it
+  EXPECT_EQ(s.preferred(), WriteSizer::kLarge);
+  EXPECT_LE(bytes[0], 4 * WriteSizer::kSmall);
+
+  large_ns_per_byte = 1.2;  // large folios now wait for the host
+  write(256 * MiB);
+  EXPECT_EQ(s.preferred(), WriteSizer::kSmall);
+  // Three probes of 1 MiB move the median; after that one per 32 MiB.
+  EXPECT_GE(bytes[0], 200 * MiB);
+  EXPECT_LE(bytes[1], 12 * MiB);
+
+  large_ns_per_byte = 0.2;
+  write(256 * MiB);
+  EXPECT_EQ(s.preferred(), WriteSizer::kLarge);
+  EXPECT_GE(bytes[1], 100 * MiB);
+
+  // Short writes (a tensor's tail) neither count nor break the sizes asked for.
+  WriteSizer t;
+  EXPECT_EQ(t.next(1000), 1000u);
+  t.record(1000, 1'000'000'000);
+  EXPECT_EQ(t.next(size_t(1) << 30), WriteSizer::kLarge);
+}
+
 }  // namespace
 }  // namespace mc::io
