@@ -11,7 +11,10 @@ mc_area(quant DIRS src/quant DEPS mc_core)
 # Bit-exact quantizers: no a*b+c fused into one rounding anywhere in the area. GCC contracts by
 # default in C++ (even with -std=c++20) wherever FMA is available, e.g. in the AVX-512 kernels.
 target_compile_options(mc_quant PRIVATE -ffp-contract=off)
-mc_area(tokenizer DIRS src/tokenizer DEPS mc_core ICU::uc)
+# libicuuc is opened with dlopen when text is first classified (src/tokenizer/unicode.cpp); only
+# its headers are used at build time.
+mc_area(tokenizer DIRS src/tokenizer DEPS mc_core)
+target_include_directories(mc_tokenizer PRIVATE ${ICU_INCLUDE_DIRS})
 mc_area(arch DIRS src/arch DEPS mc_core)
 # The Hugging Face hub client and cache (hub ids as inputs); knows nothing of models.
 # libcurl is opened with dlopen at the first request (src/hub/http.cpp: it costs every run

@@ -34,7 +34,6 @@ target_include_directories(modelconvert_lib INTERFACE $<INSTALL_INTERFACE:${CMAK
 set(_mc_dep_Threads::Threads "Threads|-lpthread")
 set(_mc_dep_nlohmann_json::nlohmann_json "nlohmann_json|")
 set(_mc_dep_fmt::fmt "fmt|-lfmt")
-set(_mc_dep_ICU::uc "ICU COMPONENTS uc|-licuuc")
 set(_mc_dep_dl "|-ldl")
 set(_mc_dep_ZLIB::ZLIB "ZLIB|-lz")
 set(_mc_dep_yaml-cpp "yaml-cpp|-lyaml-cpp")

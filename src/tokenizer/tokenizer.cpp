@@ -91,6 +91,7 @@ struct Tokenizer::Impl {
 
 Result<Tokenizer> Tokenizer::create(Vocab vocab) {
   MC_CHECK(vocab.validate());
+  MC_CHECK(unicode_load());
   auto impl = std::make_shared<Impl>();
   impl->v = std::move(vocab);
   const Vocab& v = impl->v;

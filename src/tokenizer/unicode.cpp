@@ -17,14 +17,66 @@
 #include <unicode/uchar.h>
 #include <unicode/unorm2.h>
 #include <unicode/utf16.h>
+#include <unicode/uvernum.h>
 
 #include <map>
 #include <regex>
+#include <stdexcept>
 
+#include "core/dynamic_library.h"
 #include "tokenizer/utf8.h"
 #include "tokenizer/vocab.h"
 
 namespace mc::tok {
+
+namespace {
+// libicuuc is opened with dlopen when a text is first classified, not linked: linking it cost
+// every run ~5-10 ms from a dropped page cache (its data library alone pulled in 8 MB of
+// read-ahead at start-up), though only tokenizing text uses it. Its exported names carry the
+// version (u_charType_72); the headers rename them, so a name's string is taken after renaming.
+#define MC_ICU_NAME_STR(x) #x
+#define MC_ICU_NAME(x) MC_ICU_NAME_STR(x)
+constexpr const char* kIcuLibrary = "libicuuc.so." U_ICU_VERSION_SHORT;
+
+struct Icu {
+  DynamicLibrary lib{kIcuLibrary};
+  decltype(&u_charType) char_type = nullptr;
+  decltype(&u_hasBinaryProperty) has_binary_property = nullptr;
+  decltype(&u_tolower) to_lower = nullptr;
+  decltype(&unorm2_getNFDInstance) nfd_instance = nullptr;
+  decltype(&unorm2_getDecomposition) decomposition = nullptr;
+};
+
+const Icu& icu_loaded() {
+  static const Icu icu = [] {
+    Icu x;
+    x.lib.bind(x.char_type, MC_ICU_NAME(u_charType));
+    x.lib.bind(x.has_binary_property, MC_ICU_NAME(u_hasBinaryProperty));
+    x.lib.bind(x.to_lower, MC_ICU_NAME(u_tolower));
+    x.lib.bind(x.nfd_instance, MC_ICU_NAME(unorm2_getNFDInstance));
+    x.lib.bind(x.decomposition, MC_ICU_NAME(unorm2_getDecomposition));
+    return x;
+  }();
+  return icu;
+}
+
+// For the classifiers below; entry points check unicode_load() first, so this throws only on a
+// caller's bug.
+const Icu& icu() {
+  const Icu& i = icu_loaded();
+  if (!i.lib.ok()) throw std::runtime_error(std::string("cannot load ") + kIcuLibrary + ": " + i.lib.error());
+  return i;
+}
+}  // namespace
+
+Status unicode_load() {
+  const Icu& i = icu_loaded();
+  if (!i.lib.ok())
+    return make_error(ErrorCode::Unsupported, "cannot load {} (Unicode character data): {}", kIcuLibrary,
+                      i.lib.error())
+        .with_hint("install ICU (Debian: apt-get install libicu" U_ICU_VERSION_SHORT ")");
+  return {};
+}
 
 CpFlags cp_flags(uint32_t cp) {
   CpFlags f;
@@ -32,8 +84,9 @@ CpFlags cp_flags(uint32_t cp) {
     f.bits = CpFlags::kUndefined;
     return f;
   }
+  const Icu& lib = icu();
   const UChar32 c = UChar32(cp);
-  const uint32_t mask = U_GET_GC_MASK(c);
+  const uint32_t mask = U_MASK(lib.char_type(c));
   if (mask & U_GC_L_MASK) f.bits = CpFlags::kLetter;
   else if (mask & U_GC_N_MASK) f.bits = CpFlags::kNumber;
   else if (mask & U_GC_M_MASK) f.bits = CpFlags::kMark;
@@ -42,23 +95,24 @@ CpFlags cp_flags(uint32_t cp) {
   else if (mask & U_GC_Z_MASK) f.bits = CpFlags::kSeparator;
   else if (mask & U_GC_CN_MASK) f.bits = CpFlags::kUndefined;
   else f.bits = CpFlags::kControl;
-  if (u_hasBinaryProperty(c, UCHAR_WHITE_SPACE)) f.bits |= CpFlags::kWhitespace;
+  if (lib.has_binary_property(c, UCHAR_WHITE_SPACE)) f.bits |= CpFlags::kWhitespace;
   return f;
 }
 
 uint32_t cp_tolower(uint32_t cp) {
   if (cp > 0x10FFFF) return cp;
-  return uint32_t(u_tolower(UChar32(cp)));
+  return uint32_t(icu().to_lower(UChar32(cp)));
 }
 
 uint32_t cp_nfd_first(uint32_t cp) {
   if (cp > 0x10FFFF || cp < 0xC0) return cp;  // nothing below U+00C0 decomposes
+  const Icu& lib = icu();
   UErrorCode err = U_ZERO_ERROR;
-  static const UNormalizer2* nfd = unorm2_getNFDInstance(&err);
+  static const UNormalizer2* nfd = lib.nfd_instance(&err);
   if (nfd == nullptr) return cp;
   UChar buf[32];
   err = U_ZERO_ERROR;
-  const int32_t n = unorm2_getDecomposition(nfd, UChar32(cp), buf, 32, &err);
+  const int32_t n = lib.decomposition(nfd, UChar32(cp), buf, 32, &err);
   if (U_FAILURE(err) || n <= 0) return cp;
   UChar32 first = 0;
   int32_t i = 0;

@@ -1,5 +1,5 @@
 // Unicode character classes and the byte-level BPE pre-tokenizer (word splitting by regex).
-// Categories come from ICU (u_charType, White_Space), grouped the way llama.cpp's unicode.cpp
+// Categories come from ICU (u_charType, White_Space; opened when first needed), grouped the way llama.cpp's unicode.cpp
 // groups them. The split reproduces llama.cpp: dedicated scanners for the GPT-2, Llama-3 and
 // Qwen2 expressions, and for every other expression std::regex run over a "collapsed" copy of
 // the text in which each code point becomes one byte standing for its category.
@@ -31,6 +31,11 @@ struct CpFlags {
   bool is(uint16_t f) const { return (bits & f) != 0; }
   uint16_t category() const { return bits & 0xFF; }
 };
+
+// Opens the Unicode character data (ICU, with dlopen at the first call): an error naming the
+// library when it is not installed. Tokenizer::create calls it; the functions below assume it
+// succeeded (they throw otherwise).
+Status unicode_load();
 
 CpFlags cp_flags(uint32_t cp);
 uint32_t cp_tolower(uint32_t cp);
