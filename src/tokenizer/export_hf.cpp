@@ -15,9 +15,9 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // tokenizers (and Transformers.js) add BOS/EOS through the post_processor, not through
-// tokenizer_config.json's add_bos_token: a SentencePiece vocabulary gets the TemplateProcessing
-// transformers' LlamaConverter writes ("<s> $A", pairs "<s> $A <s> $B"; EOS likewise when added),
-// null when neither is added.
+// tokenizer_config.json's add_bos_token: the TemplateProcessing transformers' LlamaConverter
+// writes ("<s> $A", pairs "<s> $A <s> $B"; EOS likewise when added), null when neither is added.
+// A SentencePiece vocabulary has it alone, a byte-level one after its ByteLevel step.
 json special_template(const Vocab& v) {
   const bool bos = v.add_bos && v.bos_id >= 0, eos = v.add_eos && v.eos_id >= 0;
   if (!bos && !eos) return nullptr;
@@ -146,8 +146,14 @@ Result<HfTokenizerFiles> vocab_to_hf(const Vocab& v) {
     } else {
       tj["pre_tokenizer"] = split_then_bytelevel(*res);
     }
-    tj["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true},
-                            {"trim_offsets", false}, {"use_regex", true}};
+    // With BOS/EOS added (Llama 3), the template follows the ByteLevel step in a Sequence, the
+    // shape transformers writes for it.
+    const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", true},
+                             {"trim_offsets", false}, {"use_regex", true}};
+    const json tpl = special_template(v);
+    tj["post_processor"] = tpl.is_null()
+                               ? byte_level
+                               : json{{"type", "Sequence"}, {"processors", json::array({byte_level, tpl})}};
     tj["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true},
                      {"use_regex", true}};
     tj["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},

@@ -118,6 +118,54 @@ int32_t added_type(const json& a, const std::string& content) {
   return (a.value("special", false) || looks_special(content)) ? kTokControl : kTokUserDefined;
 }
 
+// The special tokens a post_processor adds around a single text (Vocab::post_first/post_last):
+// a TemplateProcessing's leading and trailing SpecialToken when its "single" holds more than the
+// text, a RobertaProcessing's cls and sep; a Sequence's processors are read in turn (Llama 3:
+// ByteLevel, then TemplateProcessing). Other shapes add nothing.
+void read_post_processor(const json& pp, Vocab& v) {
+  if (!pp.is_object()) return;
+  const std::string type = pp.value("type", "");
+  if (type == "Sequence") {
+    if (pp.contains("processors") && pp["processors"].is_array())
+      for (const auto& p : pp["processors"]) read_post_processor(p, v);
+    return;
+  }
+  auto special = [](const json& item) -> std::string {
+    if (!item.is_object() || !item.contains("SpecialToken") || !item["SpecialToken"].is_object()) return {};
+    const json& t = item["SpecialToken"];
+    return t.contains("id") && t["id"].is_string() ? t["id"].get<std::string>() : std::string();
+  };
+  if (type == "TemplateProcessing" && pp.contains("single") && pp["single"].is_array() && pp["single"].size() > 1) {
+    v.post_first = special(pp["single"].front());
+    v.post_last = special(pp["single"].back());
+  } else if (type == "RobertaProcessing") {
+    auto name = [&](const char* k) {
+      return pp.contains(k) && pp[k].is_array() && !pp[k].empty() && pp[k][0].is_string() ? pp[k][0].get<std::string>()
+                                                                                         : std::string();
+    };
+    v.post_first = name("cls");
+    v.post_last = name("sep");
+  }
+}
+
+// add_bos / add_eos from the post_processor's special tokens, as gguf-py's SpecialVocab reads them
+// (convert_hf_to_gguf.py). A leading token becomes the BOS unless the config names one, and is
+// added unless the config names both a BOS and a cls_token and it is neither. A trailing token
+// becomes the EOS and is added; an EOS the config named otherwise becomes the end of turn (when
+// none is set). Run once on tokenizer.json alone and again with tokenizer_config.json's names,
+// whose add_bos_token / add_eos_token keys are applied after this and win.
+void apply_post_processor(Vocab& v, bool bos_named, std::optional<int32_t> cls) {
+  if (const int32_t f = v.post_first.empty() ? kNoToken : v.find(v.post_first); f != kNoToken) {
+    if (!bos_named) v.bos_id = f;
+    v.add_bos = f == v.bos_id || !cls || f == *cls;
+  }
+  if (const int32_t l = v.post_last.empty() ? kNoToken : v.find(v.post_last); l != kNoToken) {
+    if (v.eos_id != kNoToken && v.eos_id != l && v.eot_id == kNoToken) v.eot_id = v.eos_id;
+    v.eos_id = l;
+    v.add_eos = true;
+  }
+}
+
 Result<Vocab> parse_tokenizer_json_impl(const json& j, const std::string& path) {
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) {
     return corrupt(path, "tokenizer.json has no \"model\" object");
@@ -205,8 +253,10 @@ Result<Vocab> parse_tokenizer_json_impl(const json& j, const std::string& path) 
       set_strip_attrs(v, int32_t(a["id"].get<size_t>()), a);
     }
   }
+  read_post_processor(j.contains("post_processor") ? j["post_processor"] : json(), v);
   if (!v.scores.empty()) v.scores.resize(v.tokens.size(), 0.0f);
   fill_holes(v);
+  apply_post_processor(v, false, std::nullopt);
   if (v.unk_id != kNoToken && size_t(v.unk_id) < v.types.size()) v.types[size_t(v.unk_id)] = kTokUnknown;
   return v;
 }
@@ -313,11 +363,6 @@ Status apply_tokenizer_config(Vocab& v, const std::string& text, const std::stri
         set_strip_attrs(v, int32_t(id), a);
       }
     }
-    auto bool_key = [&](const char* k, bool* dst) {
-      if (cfg.contains(k) && cfg[k].is_boolean()) *dst = cfg[k].get<bool>();
-    };
-    bool_key("add_bos_token", &v.add_bos);
-    bool_key("add_eos_token", &v.add_eos);
     const std::pair<const char*, int32_t*> names[] = {
         {"bos_token", &v.bos_id}, {"eos_token", &v.eos_id}, {"unk_token", &v.unk_id},
         {"pad_token", &v.pad_id}, {"sep_token", &v.sep_id}, {"mask_token", &v.mask_id}};
@@ -327,6 +372,14 @@ Status apply_tokenizer_config(Vocab& v, const std::string& text, const std::stri
         if (id != kNoToken) *dst = id;
       }
     }
+    std::optional<int32_t> cls;
+    if (auto n = token_name(cfg, "cls_token")) cls = v.find(*n);
+    apply_post_processor(v, token_name(cfg, "bos_token") && v.bos_id != kNoToken, cls);
+    auto bool_key = [&](const char* k, bool* dst) {
+      if (cfg.contains(k) && cfg[k].is_boolean()) *dst = cfg[k].get<bool>();
+    };
+    bool_key("add_bos_token", &v.add_bos);
+    bool_key("add_eos_token", &v.add_eos);
     if (cfg.contains("chat_template")) {
       const json& ct = cfg["chat_template"];
       if (ct.is_string()) {

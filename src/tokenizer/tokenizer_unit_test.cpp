@@ -426,6 +426,102 @@ TEST(TokUnit, SpmExportCarriesTheSpecialTokenTemplate) {
   EXPECT_TRUE(post(false, false).is_null());
 }
 
+// A byte-level vocabulary in the Llama 3 shape: BOS added, no EOS.
+GgufTokenizerKV tiny_llama3_kv() {
+  GgufTokenizerKV kv;
+  kv.model = "gpt2";
+  kv.pre = "llama-bpe";
+  kv.tokens = {"a", "b", "ab", "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"};
+  kv.token_types = std::vector<int32_t>{1, 1, 1, 3, 3, 3};
+  kv.merges = std::vector<std::string>{"a b"};
+  kv.bos_id = 3, kv.eos_id = 4;
+  kv.add_bos = true, kv.add_eos = false;
+  return kv;
+}
+
+// GGUF -> HF of a byte-level vocabulary that adds BOS: the post_processor is transformers'
+// Sequence of ByteLevel and the BOS template, so tokenizers and Transformers.js add it; without
+// BOS it stays ByteLevel alone.
+TEST(TokUnit, ByteLevelExportCarriesTheBosTemplateAfterByteLevel) {
+  auto v = vocab_from_gguf_kv(tiny_llama3_kv());
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  using nlohmann::json;
+  auto files = vocab_to_hf(*v);
+  ASSERT_TRUE(files.ok()) << files.error().render();
+  const json pp = json::parse(files->tokenizer_json)["post_processor"];
+  EXPECT_EQ(pp["type"], "Sequence");
+  ASSERT_EQ(pp["processors"].size(), 2u);
+  EXPECT_EQ(pp["processors"][0], json::parse(R"({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})"));
+  EXPECT_EQ(pp["processors"][1]["type"], "TemplateProcessing");
+  EXPECT_EQ(pp["processors"][1]["single"],
+            json::parse(R"([{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}])"));
+  EXPECT_EQ(pp["processors"][1]["special_tokens"]["<|begin_of_text|>"]["ids"], json::array({3}));
+  Vocab none = *v;
+  none.add_bos = false;
+  auto plain = vocab_to_hf(none);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(json::parse(plain->tokenizer_json)["post_processor"]["type"], "ByteLevel");
+}
+
+// HF -> GGUF: add_bos / add_eos come from the post_processor's template as convert_hf_to_gguf.py
+// reads it (Llama 3's tokenizer_config.json has no add_bos_token), and the config's keys win.
+TEST(TokUnit, HfLoadReadsBosAndEosFromThePostProcessor) {
+  auto v = vocab_from_gguf_kv(tiny_llama3_kv());
+  ASSERT_TRUE(v.ok()) << v.error().render();
+  auto files = vocab_to_hf(*v);
+  ASSERT_TRUE(files.ok()) << files.error().render();
+  namespace fs = std::filesystem;
+  using nlohmann::json;
+  test::TempDir dir;
+  auto load = [&](const std::string& tokenizer_json, const std::optional<std::string>& config) {
+    fs::remove(dir.path() / "tokenizer_config.json");
+    std::ofstream(dir.path() / "tokenizer.json") << tokenizer_json;
+    if (config) std::ofstream(dir.path() / "tokenizer_config.json") << *config;
+    return load_hf_tokenizer_dir(dir.path().string());
+  };
+  // No tokenizer_config.json: the template alone names and adds the BOS.
+  auto a = load(files->tokenizer_json, std::nullopt);
+  ASSERT_TRUE(a.ok()) << a.error().render();
+  EXPECT_EQ(a->bos_id, 3);
+  EXPECT_TRUE(a->add_bos);
+  EXPECT_FALSE(a->add_eos);
+  EXPECT_EQ(a->post_first, "<|begin_of_text|>");
+  EXPECT_EQ(a->post_last, "");
+  // Llama 3's config: names the BOS, no add_bos_token.
+  auto b = load(files->tokenizer_json, R"({"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"})");
+  ASSERT_TRUE(b.ok()) << b.error().render();
+  EXPECT_TRUE(b->add_bos);
+  EXPECT_EQ(b->eos_id, 5);
+  auto t = Tokenizer::create(*b);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->encode("ab", true), (std::vector<int32_t>{3, 2}));
+  // The config's key decides.
+  auto c = load(files->tokenizer_json, R"({"bos_token": "<|begin_of_text|>", "add_bos_token": false})");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->add_bos);
+  // A config naming another BOS and a cls_token that the leading token is neither: not added.
+  auto d = load(files->tokenizer_json, R"({"bos_token": "<|end_of_text|>", "cls_token": "<|eot_id|>"})");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->bos_id, 4);
+  EXPECT_FALSE(d->add_bos);
+  // A trailing token in the template: it is the EOS and is added; the config's EOS becomes the
+  // end of turn.
+  json j = json::parse(files->tokenizer_json);
+  json& tpl = j["post_processor"]["processors"][1];
+  tpl["single"].push_back(json::parse(R"({"SpecialToken": {"id": "<|end_of_text|>", "type_id": 0}})"));
+  auto e = load(j.dump(), R"({"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"})");
+  ASSERT_TRUE(e.ok()) << e.error().render();
+  EXPECT_TRUE(e->add_eos);
+  EXPECT_EQ(e->eos_id, 4);
+  EXPECT_EQ(e->eot_id, 5);
+  // A plain ByteLevel post_processor (Qwen2, GPT-2) adds nothing.
+  j["post_processor"] = j["post_processor"]["processors"][0];
+  auto f = load(j.dump(), R"({"bos_token": "<|begin_of_text|>"})");
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->add_bos);
+  EXPECT_FALSE(f->add_eos);
+}
+
 // The memo hands a kept vocabulary to the next parse of exactly the same bytes, once: bytes that
 // differ in one token give that token, not the kept one; a failure keeps nothing.
 TEST(TokUnit, ParseMemoAnswersOnlyForTheSameBytes) {

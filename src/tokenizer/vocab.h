@@ -83,6 +83,11 @@ struct Vocab {
   bool strip_accents = true;      // WordPiece normalizer (NFD, marks dropped)
 
   std::string chat_template;  // "" when none
+  // The special tokens tokenizer.json's post_processor puts before and after a single text
+  // (TemplateProcessing, alone or in a Sequence; RobertaProcessing's cls and sep), "" when none.
+  // Loading an HF directory turns them into add_bos / add_eos as convert_hf_to_gguf.py does,
+  // unless tokenizer_config.json says add_bos_token / add_eos_token itself.
+  std::string post_first, post_last;
 
   size_t size() const { return tokens.size(); }
   int32_t type_of(int32_t id) const {
