@@ -294,10 +294,10 @@ size_t WriteSizer::preferred() const {
 }
 
 size_t WriteSizer::next(size_t remaining) {
-  size_t size = preferred();
-  if (costs_[1].n == 0) size = kLarge;  // measure each size once, large first
-  else if (costs_[0].n == 0) size = kSmall;
-  else if (since_probe_ >= kProbeBytes) {
+  // Each size is measured once first (large, then small); after that the cheaper one, and the
+  // other once per kProbeBytes.
+  size_t size = costs_[1].n == 0 ? kLarge : costs_[0].n == 0 ? kSmall : preferred();
+  if (costs_[0].n > 0 && costs_[1].n > 0 && since_probe_ >= kProbeBytes) {
     size = size == kSmall ? kLarge : kSmall;
     since_probe_ = 0;
   }
