@@ -10,6 +10,7 @@
 
 #include "testutil.h"
 #include "tokenizer/loaders.h"
+#include "tokenizer/test_vocabs.h"
 
 namespace mc::tok {
 namespace {
@@ -22,14 +23,7 @@ TEST(TokenizerInterop, TransformersJsAddsTheBosOfAByteLevelExport) {
   if (!fs::exists(root / "node_modules" / "@huggingface" / "transformers" / "package.json"))
     GTEST_SKIP() << "node_modules missing (run `npm ci` at the repository root): interop test skipped";
   if (test::run_command("node --version") != 0) GTEST_SKIP() << "node not installed: interop test skipped";
-  GgufTokenizerKV kv;
-  kv.model = "gpt2";
-  kv.pre = "llama-bpe";
-  kv.tokens = {"a", "b", "ab", "<|begin_of_text|>", "<|end_of_text|>", "\xC4\xA0", "\xC4\xA0" "a"};
-  kv.token_types = std::vector<int32_t>{1, 1, 1, 3, 3, 1, 1};
-  kv.merges = std::vector<std::string>{"a b", "\xC4\xA0 a"};
-  kv.bos_id = 3, kv.eos_id = 4;
-  auto v = vocab_from_gguf_kv(kv);
+  auto v = vocab_from_gguf_kv(test_vocabs::tiny_llama3_kv());
   ASSERT_TRUE(v.ok()) << v.error().render();
   test::TempDir dir;
   json texts = json::array({"ab", "ab a", "b"});
@@ -56,8 +50,8 @@ TEST(TokenizerInterop, TransformersJsAddsTheBosOfAByteLevelExport) {
   ASSERT_TRUE(r.has_value()) << o;
   const json& with = (*r)[fs::absolute(dir.path() / "bos").string() + ":tokenizer"]["tokens"];
   const json& without = (*r)[fs::absolute(dir.path() / "plain").string() + ":tokenizer"]["tokens"];
-  EXPECT_EQ(with, json::parse("[[3, 2], [3, 2, 6], [3, 1]]")) << o;
-  EXPECT_EQ(without, json::parse("[[2], [2, 6], [1]]")) << o;
+  EXPECT_EQ(with, json::parse("[[3, 2], [3, 2, 7], [3, 1]]")) << o;
+  EXPECT_EQ(without, json::parse("[[2], [2, 7], [1]]")) << o;
 }
 
 }  // namespace

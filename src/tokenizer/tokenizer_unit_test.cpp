@@ -12,6 +12,7 @@
 #include "testutil.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/parse_memo.h"
+#include "tokenizer/test_vocabs.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -426,18 +427,7 @@ TEST(TokUnit, SpmExportCarriesTheSpecialTokenTemplate) {
   EXPECT_TRUE(post(false, false).is_null());
 }
 
-// A byte-level vocabulary in the Llama 3 shape: BOS added, no EOS.
-GgufTokenizerKV tiny_llama3_kv() {
-  GgufTokenizerKV kv;
-  kv.model = "gpt2";
-  kv.pre = "llama-bpe";
-  kv.tokens = {"a", "b", "ab", "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"};
-  kv.token_types = std::vector<int32_t>{1, 1, 1, 3, 3, 3};
-  kv.merges = std::vector<std::string>{"a b"};
-  kv.bos_id = 3, kv.eos_id = 4;
-  kv.add_bos = true, kv.add_eos = false;
-  return kv;
-}
+using test_vocabs::tiny_llama3_kv;
 
 // GGUF -> HF of a byte-level vocabulary that adds BOS: the post_processor is transformers'
 // Sequence of ByteLevel and the BOS template, so tokenizers and Transformers.js add it; without
