@@ -18,7 +18,7 @@
 #   PARTS="write kquant fake rss"   which parts to run
 #   KQUANTS="q2_k q3_k_m q4_k_m q5_k_m q6_k"   the k-quant file types compared
 #   COLD=0             skip the cold-cache f16 run even when caches can be dropped
-#   REPS=3             runs of each write conversion (each side's fastest is compared)
+#   REPS=3             runs of each write conversion and of the fake weights (the fastest counts)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 bench_init "${1:-}" "${2:-}"
@@ -155,17 +155,25 @@ PY
 fi
 
 if has fake; then
-  echo "== fake weights (random init, the same model as above, bf16 safetensors)"
+  echo "== fake weights (random init, the same model as above, bf16 safetensors; fastest of $REPS runs)"
   out="$WORK/perf-fake"
-  rm -rf "$out"
-  timed "$WORK/time-fake.txt" "$MC" convert "$WORK/perf-cfg-${LAYERS}L/config.json" safetensors --fake-weight \
-    --fake-weight-init random --seed 7 --threads "$THREADS" --force --quiet -o "$out"
+  runs=()
+  for ((i = 0; i < REPS; i++)); do
+    rm -rf "$out"
+    sync
+    timed "$WORK/time-fake.txt" "$MC" convert "$WORK/perf-cfg-${LAYERS}L/config.json" safetensors --fake-weight \
+      --fake-weight-init random --seed 7 --threads "$THREADS" --force --quiet -o "$out"
+    runs+=("$(fields "$WORK/time-fake.txt")")
+  done
   fb=$(cat "$out"/*.safetensors | wc -c)
   rm -rf "$out"
-  "$PY" - "$fb" $(fields "$WORK/time-fake.txt") "$THREADS" <<'PY'
+  "$PY" - "$fb" "$THREADS" "${runs[@]}" <<'PY'
 import sys
-b, w, c, rss, th = map(float, sys.argv[1:6])
-print(f"{b/1e9:.2f} GB in {w:.2f} s wall, {c:.2f} s cpu | {b/1e9/c:5.2f} GB/s per cpu-second, "
+b, th = float(sys.argv[1]), float(sys.argv[2])
+runs = [tuple(map(float, r.split())) for r in sys.argv[3:]]
+w, c, rss = min(runs)
+each = ", ".join(f"{r[0]:.2f}/{r[1]:.2f}" for r in runs)
+print(f"{b/1e9:.2f} GB in {w:.2f} s wall, {c:.2f} s cpu (runs, wall/cpu s: {each}) | {b/1e9/c:5.2f} GB/s per cpu-second, "
       f"{b/1e9/w/th:5.2f} GB/s per thread by wall ({th:.0f} threads) (goal >= 1 GB/s per core) | peak RSS {rss:.0f} MB")
 PY
 fi
