@@ -96,6 +96,9 @@ struct WriteOpts {
   uint64_t chunk_bytes = uint64_t(8) << 20;
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
   Progress* sink = nullptr;  // see io::StreamOptions
+  // The order tensors are made in (store indices, each once); empty: store order, which for a
+  // conversion is the input's byte order. The layout in the files does not depend on it.
+  std::vector<size_t> pull_order;
 };
 
 struct PlannedFile {

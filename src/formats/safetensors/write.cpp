@@ -13,6 +13,7 @@
 #include <bit>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -191,9 +192,22 @@ Result<std::vector<std::string>> write(const TensorStore& store, const fs::path&
   if (ec) {
     return make_error(ErrorCode::Io, "cannot create directory: {}", ec.message()).with_path(dir.string());
   }
+  if (!opt.pull_order.empty()) {
+    std::vector<bool> seen(store.size());
+    for (size_t i : opt.pull_order) {
+      if (i >= store.size() || seen[i])
+        return make_error(ErrorCode::Internal, "pull order names tensor {} of {} twice or out of range", i, store.size());
+      seen[i] = true;
+    }
+    if (opt.pull_order.size() != store.size())
+      return make_error(ErrorCode::Internal, "pull order names {} of {} tensors", opt.pull_order.size(), store.size());
+  }
   std::vector<io::OutFile> files;
   std::vector<std::string> names;
-  std::vector<io::WriteItem> items;
+  // Where each store tensor goes; the items are then made in pull order (the input's order by
+  // default: the layout is in name order, and pulling in it read the input shards back and
+  // forth).
+  std::vector<std::optional<io::WriteItem>> at(store.size());
   files.reserve(plan.files.size());  // items point into `files`: no reallocation after this
   for (const auto& pf : plan.files) {
     const fs::path path = opt.single_file ? out : out / pf.name;
@@ -203,8 +217,13 @@ Result<std::vector<std::string>> write(const TensorStore& store, const fs::path&
     for (size_t k = 0; k < pf.tensors.size(); ++k) {
       const TensorEntry& t = store[pf.tensors[k]];
       if (t.nbytes() == 0) continue;  // zero-size tensors have no bytes and may have no source
-      items.push_back({&t, &files.back(), pf.offsets[k]});
+      at[pf.tensors[k]] = io::WriteItem{&t, &files.back(), pf.offsets[k]};
     }
+  }
+  std::vector<io::WriteItem> items;
+  for (size_t k = 0; k < store.size(); ++k) {
+    const size_t i = opt.pull_order.empty() ? k : opt.pull_order[k];
+    if (at[i]) items.push_back(*at[i]);
   }
   std::optional<ThreadPool> own;
   ThreadPool* pool = opt.pool;

@@ -51,6 +51,53 @@ TEST(StWrite, GoldenBytes) {
   EXPECT_EQ(read_bytes(dir / "x.safetensors"), expect);
 }
 
+// Bytes of one value that log their name when first read.
+class LoggingData final : public TensorData {
+ public:
+  LoggingData(std::string name, std::vector<std::byte> b, std::vector<std::string>* log)
+      : name_(std::move(name)), b_(std::move(b)), log_(log) {}
+  Status read(uint64_t offset, std::span<std::byte> dst) const override {
+    if (offset == 0) log_->push_back(name_);
+    std::memcpy(dst.data(), b_.data() + offset, dst.size());
+    return {};
+  }
+
+ private:
+  std::string name_;
+  std::vector<std::byte> b_;
+  std::vector<std::string>* log_;
+};
+
+// The pull order decides when each tensor is made (store order by default), never where it
+// goes: the file is the golden one above either way; an order that is not a permutation of the
+// store is refused.
+TEST(StWrite, PullOrderDecidesWhenNotWhere) {
+  std::vector<std::string> log;
+  TensorStore s;
+  auto put = [&](std::string name, DType t, Shape shape, std::vector<std::byte> b) {
+    s.put(TensorEntry{name, t, std::move(shape), std::make_shared<LoggingData>(name, std::move(b), &log)});
+  };
+  put("a", DType::F16, {3}, bytes_of({0x00, 0x3C, 0x00, 0x38, 0x00, 0x80}));
+  put("cc", DType::U8, {}, bytes_of({7}));
+  put("b", DType::F32, {2}, bytes_of({0, 0, 0x80, 0x3F, 0, 0, 0, 0xC0}));
+  mc::test::TempDir dir;
+  WriteOpts opt;
+  opt.single_file = true;
+  ASSERT_TRUE(write(s, dir / "golden.safetensors", opt).ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "cc", "b"})) << "store order, not file order (b a cc)";
+  log.clear();
+  opt.pull_order = {1, 2, 0};
+  ASSERT_TRUE(write(s, dir / "x.safetensors", opt).ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"cc", "b", "a"}));
+  EXPECT_EQ(read_bytes(dir / "x.safetensors"), read_bytes(dir / "golden.safetensors"));
+  for (const auto& bad : {std::vector<size_t>{0, 0, 1}, std::vector<size_t>{0, 1}, std::vector<size_t>{0, 1, 3}}) {
+    opt.pull_order = bad;
+    auto r = write(s, dir / "y.safetensors", opt);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::Internal) << r.error().render();
+  }
+}
+
 TEST(StWrite, EmptyStoreAndCustomMetadata) {
   mc::test::TempDir dir;
   WriteOpts opt;
