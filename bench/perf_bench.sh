@@ -5,7 +5,7 @@
 #   kquant  HF bf16 -> GGUF k-quants against llama-quantize on the same weights as a bf16 GGUF,
 #           same thread count, every tensor compared byte for byte (bench/gguf_diff.py);
 #   fake    --fake-weight --fake-weight-init random: output bytes per second per core;
-#   rss     peak RSS of f16 and q4_k_m at twice the model size (flat in model size?).
+#   rss     peak RSS of GGUF f16 and q4_k_m and MLX 4-bit at twice the model size (flat in model size?).
 # Each line gives wall seconds and CPU seconds (user + sys, GNU time) of both sides and the
 # ratios of both: on a machine shared with other jobs only the CPU-time ratio means something,
 # so the load averages before and after are printed too.
@@ -182,12 +182,13 @@ if has rss; then
   L2=$((LAYERS * 2))
   echo "== peak RSS at twice the size ($L2 layers): flat in model size?"
   SRC2=$(make_model "$L2")
-  for q in f16 q4_k_m; do
-    out="$WORK/perf-rss.gguf"
-    rm -f "$out"
-    timed "$WORK/time-rss.txt" "$MC" convert "$SRC2" gguf --quant "$q" --threads "$THREADS" --force --quiet -o "$out"
-    rm -f "$out"
-    echo "$q: peak RSS $(peak_rss_mb "$WORK/time-rss.txt") MB at $(awk -v b="$(cat "$SRC2"/*.safetensors | wc -c)" 'BEGIN{printf "%.2f", b/1e9}') GB (goal <= 300 MB)"
+  for fq in gguf:f16 gguf:q4_k_m mlx:4bit; do
+    fmt=${fq%%:*} q=${fq#*:}
+    out="$WORK/perf-rss-out"
+    rm -rf "$out"
+    timed "$WORK/time-rss.txt" "$MC" convert "$SRC2" "$fmt" --quant "$q" --threads "$THREADS" --force --quiet -o "$out"
+    rm -rf "$out"
+    echo "$fmt $q: peak RSS $(peak_rss_mb "$WORK/time-rss.txt") MB at $(awk -v b="$(cat "$SRC2"/*.safetensors | wc -c)" 'BEGIN{printf "%.2f", b/1e9}') GB (goal <= 300 MB)"
   done
 fi
 echo "load after: $(load_avg)"

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <string_view>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "formats/mlx/affine.h"
@@ -28,13 +31,7 @@ class Module {
     words_ = packed_words(cols_, bits_);
     param_row_bytes_ = uint64_t(groups_) * dtype_size(fdt_);
     kept_bytes_ = int64_t(2 * uint64_t(rows_) * param_row_bytes_);
-    if (budget_ && budget_->take(kept_bytes_)) {
-      // Not zero-filled: a kept row is read only once its state says it was written (zeroing
-      // every module's rows up front was 8% of an HF -> MLX 4-bit run).
-      scales_.reset(new std::byte[uint64_t(rows_) * param_row_bytes_]);
-      biases_.reset(new std::byte[uint64_t(rows_) * param_row_bytes_]);
-      state_ = std::make_unique<std::atomic<uint8_t>[]>(size_t(rows_));
-    }
+    if (budget_) state_ = std::make_unique<std::atomic<uint8_t>[]>(size_t(rows_));
   }
   ~Module() { drop_kept(); }
 
@@ -117,12 +114,28 @@ class Module {
   }
 
   bool ready(int64_t row) const {
-    return state_ && state_[size_t(row)].load(std::memory_order_acquire) == kReady;
+    return state_ && !refused_.load(std::memory_order_relaxed) &&
+           state_[size_t(row)].load(std::memory_order_acquire) == kReady;
   }
 
   // Keeps this row's scales and biases (just computed into sc_/bi_) unless another thread does.
   void keep(int64_t row) {
-    if (!state_) return;
+    if (!state_ || refused_.load(std::memory_order_relaxed)) return;
+    // The budget is taken and the rows allocated by the first row kept, not when the module is
+    // made (every module of the model is made before the first is written): the budget then
+    // counts the modules being written, and memory freed by a written module holds the next
+    // one's rows instead of the heap growing by every module's. Not zero-filled: a kept row is
+    // read only once its state says it was written.
+    std::call_once(allocated_, [&] {
+      if (!budget_->take(kept_bytes_)) {
+        refused_.store(true);
+        return;
+      }
+      took_ = true;
+      scales_.reset(new std::byte[uint64_t(rows_) * param_row_bytes_]);
+      biases_.reset(new std::byte[uint64_t(rows_) * param_row_bytes_]);
+    });
+    if (refused_.load(std::memory_order_relaxed)) return;
     uint8_t expect = kEmpty;
     if (!state_[size_t(row)].compare_exchange_strong(expect, kFilling, std::memory_order_acq_rel)) return;
     from_f32(sc_.data(), fdt_, scales_.get() + uint64_t(row) * param_row_bytes_, size_t(groups_));
@@ -135,7 +148,7 @@ class Module {
     if (!state_ || !dropped_.compare_exchange_strong(expect, true)) return;
     scales_.reset();
     biases_.reset();
-    if (budget_) budget_->give(kept_bytes_);
+    if (took_) budget_->give(kept_bytes_);
   }
 
   transforms::F32Rows src_;
@@ -145,6 +158,9 @@ class Module {
   int64_t cols_ = 0, rows_ = 0, groups_ = 0, words_ = 0, kept_bytes_ = 0;
   uint64_t param_row_bytes_ = 0;
   std::unique_ptr<std::byte[]> scales_, biases_;  // kept rows, in the float dtype
+  std::once_flag allocated_;
+  bool took_ = false;                 // the budget gave kept_bytes_ (set inside allocated_)
+  std::atomic<bool> refused_{false};  // it did not: nothing is kept
   std::unique_ptr<std::atomic<uint8_t>[]> state_;
   std::array<std::atomic<int64_t>, 3> written_{};
   std::atomic<bool> dropped_{false};
@@ -184,6 +200,37 @@ std::array<TensorEntry, 3> quantized_module(const TensorEntry& e, DType fdt, int
   TensorEntry s{prefix + ".scales", fdt, with_last(e.shape, m->groups()), params(true)};
   TensorEntry b{prefix + ".biases", fdt, with_last(e.shape, m->groups()), params(false)};
   return {std::move(w), std::move(s), std::move(b)};
+}
+
+std::vector<size_t> module_pull_order(const TensorStore& store, size_t lag) {
+  std::vector<size_t> order;
+  order.reserve(store.size());
+  std::deque<size_t> later;  // store index of each deferred module's scales (biases follow)
+  auto is_module = [&](size_t i) {
+    if (i + 2 >= store.size() || store[i].dtype != DType::U32 || !store[i].name.ends_with(".weight")) return false;
+    const std::string_view prefix = std::string_view(store[i].name).substr(0, store[i].name.size() - 7);
+    const auto is = [&](size_t k, std::string_view suffix) {
+      const std::string& n = store[k].name;
+      return n.size() == prefix.size() + suffix.size() && n.starts_with(prefix) && n.ends_with(suffix);
+    };
+    return is(i + 1, ".scales") && is(i + 2, ".biases");
+  };
+  for (size_t i = 0; i < store.size(); ++i) {
+    order.push_back(i);
+    if (!is_module(i)) continue;
+    later.push_back(i + 1);
+    i += 2;
+    if (later.size() > lag) {
+      order.push_back(later.front());
+      order.push_back(later.front() + 1);
+      later.pop_front();
+    }
+  }
+  for (size_t k : later) {
+    order.push_back(k);
+    order.push_back(k + 1);
+  }
+  return order;
 }
 
 }  // namespace mc::mlx

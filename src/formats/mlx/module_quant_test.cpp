@@ -34,7 +34,7 @@ struct Pulled {
 
 // Pulls the three tensors as the stream writer does (chunks of whole rows, each released after
 // use), in the order given by `order` (0 weight, 1 scales, 2 biases).
-Pulled pull(const std::array<TensorEntry, 3>& t, std::array<int, 3> order, int64_t rows_per_chunk) {
+Pulled pull(const std::array<TensorEntry, 3>& t, const std::vector<int>& order, int64_t rows_per_chunk) {
   Pulled p;
   std::vector<std::byte>* out[3] = {&p.w, &p.s, &p.b};
   for (int which : order) {
@@ -93,18 +93,42 @@ TEST(MlxModuleQuant, EachRowReadOnceAndTheSameBytesInAnyOrder) {
   }
 }
 
-TEST(MlxModuleQuant, BudgetIsReturnedOnceAllThreeAreWritten) {
+TEST(MlxModuleQuant, BudgetIsTakenByTheFirstKeptRowAndReturnedOnceAllThreeAreWritten) {
   auto budget = std::make_shared<ParamBudget>(4096);
   std::vector<float> v(size_t(8 * 64), 0.25f);
   TensorEntry e{"x.weight", DType::F32, {8, 64}, make_owned_data(std::vector<std::byte>(
                     reinterpret_cast<const std::byte*>(v.data()), reinterpret_cast<const std::byte*>(v.data() + v.size())))};
   {
     auto t = quantized_module(e, DType::F16, 8, 64, budget);  // keeps 2 x 8 rows x 2 bytes
-    EXPECT_FALSE(budget->take(4096 - 31)) << "32 bytes are held";
-    pull(t, {0, 1, 2}, 3);
+    EXPECT_TRUE(budget->take(4096)) << "nothing is held before a row is kept";
+    budget->give(4096);
+    pull(t, {0}, 3);
+    EXPECT_FALSE(budget->take(4096 - 31)) << "the weight is written: 32 bytes are held";
+    pull(t, {1, 2}, 3);
     EXPECT_TRUE(budget->take(4096)) << "all three written: the kept rows were given back";
     budget->give(4096);
   }
+}
+
+// Each module's scales and biases are pulled `lag` modules after its weight; other tensors, and
+// a packed weight that is not followed by its own scales and biases, keep their place.
+TEST(MlxModuleQuant, PullOrderDefersScalesAndBiasesByLagModules) {
+  TensorStore s;
+  auto put = [&](const std::string& name, DType t) { s.put(TensorEntry{name, t, {1}, nullptr}); };
+  for (int m = 0; m < 4; ++m) {
+    const std::string p = "l." + std::to_string(m);
+    put(p + ".weight", DType::U32);  // 0, 4, 7, 10 (the norm is 3)
+    put(p + ".scales", DType::F16);
+    put(p + ".biases", DType::F16);
+    if (m == 0) put("norm.weight", DType::F16);  // 3
+  }
+  put("odd.weight", DType::U32);    // 13: not followed by scales/biases of its own
+  put("other.scales", DType::F16);  // 14
+  put("other.biases", DType::F16);  // 15
+  EXPECT_EQ(module_pull_order(s, 2), (std::vector<size_t>{0, 3, 4, 7, 1, 2, 10, 5, 6, 13, 14, 15, 8, 9, 11, 12}))
+      << "module 0's pair after module 2's weight, 1's after 3's, the last two at the end";
+  EXPECT_EQ(module_pull_order(s, 0), (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}))
+      << "lag 0: store order";
 }
 
 }  // namespace

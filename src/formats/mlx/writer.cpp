@@ -12,7 +12,8 @@
 // dropped, and `lm_head.weight` too when the config ties the embeddings. Every 2-D `*.weight`
 // (the Linear and Embedding modules of the supported families) whose last dimension divides by
 // the group size becomes `weight` (uint32, packed), `scales` and `biases` (the float dtype);
-// norms and biases stay float. All tensors are lazy: the stream writer pulls rows in parallel.
+// norms and biases stay float. All tensors are lazy: the stream writer pulls rows in parallel,
+// each module's scales and biases a few modules after its weight (module_pull_order).
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -224,6 +225,8 @@ Result<formats::WriteResult> write_dir(const Model& m, const fs::path& out, cons
   so.sink = opt.progress;
   so.metadata = {{"format", "mlx"}};
   so.chunk_bytes = opt.chunk_bytes;
+  // More modules apart than threads that may still be making a weight (module_quant.h).
+  so.pull_order = module_pull_order(store, (opt.pool ? opt.pool->size() : 1) + 1);
   const auto plan = MC_TRY(safetensors::plan_write(store, so));
   ojson weight_map = ojson::object();
   {
