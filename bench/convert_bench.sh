@@ -10,7 +10,7 @@ bench_init "$@"
 
 REPS=${REPS:-3}
 
-# Times `cp` of $2.. into a fresh directory $1: prints "copy-seconds copy+sync-seconds".
+# Times `cp` of $2.. into a fresh directory $1: prints "start copied synced" (seconds since epoch).
 cp_once() {
   local dir=$1 t0 t1 t2
   shift
@@ -19,7 +19,7 @@ cp_once() {
   t0=$(date +%s.%N); cp "$@" "$dir"/; t1=$(date +%s.%N)
   sync -f "$dir"/*; t2=$(date +%s.%N)
   rm -rf "$dir"
-  echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t0" | bc)"
+  echo "$t0 $t1 $t2"
 }
 
 # Alternates cp and ours REPS times and prints one line with the fastest of each (noise here only
@@ -40,7 +40,7 @@ compare() {
   "$PY" - "$label" "$bytes" "$REPS" "${cps[@]}" "${ours[@]}" <<'PY'
 import sys
 label, b, n = sys.argv[1], float(sys.argv[2]) / 1e9, int(sys.argv[3])
-cps = [tuple(map(float, x.split())) for x in sys.argv[4:4 + n]]
+cps = [(t1 - t0, t2 - t0) for t0, t1, t2 in (map(float, x.split()) for x in sys.argv[4:4 + n])]
 ours = [tuple(map(float, x.split())) for x in sys.argv[4 + n:4 + 2 * n]]
 cp, cps_ = min(c[0] for c in cps), min(c[1] for c in cps)
 t, rss = min(o[0] for o in ours), max(o[1] for o in ours)

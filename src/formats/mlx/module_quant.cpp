@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <string_view>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "formats/mlx/affine.h"
@@ -17,6 +17,7 @@ namespace mc::mlx {
 namespace {
 
 constexpr int64_t kRowBatchElems = int64_t(1) << 14;
+constexpr std::string_view kWeight = ".weight";
 
 // Row states of the kept scales/biases.
 enum : uint8_t { kEmpty = 0, kFilling = 1, kReady = 2 };
@@ -114,13 +115,12 @@ class Module {
   }
 
   bool ready(int64_t row) const {
-    return state_ && !refused_.load(std::memory_order_relaxed) &&
-           state_[size_t(row)].load(std::memory_order_acquire) == kReady;
+    return state_ && state_[size_t(row)].load(std::memory_order_acquire) == kReady;
   }
 
   // Keeps this row's scales and biases (just computed into sc_/bi_) unless another thread does.
   void keep(int64_t row) {
-    if (!state_ || refused_.load(std::memory_order_relaxed)) return;
+    if (!state_) return;
     // The budget is taken and the rows allocated by the first row kept, not when the module is
     // made (every module of the model is made before the first is written): the budget then
     // counts the modules being written, and memory freed by a written module holds the next
@@ -128,14 +128,13 @@ class Module {
     // read only once its state says it was written.
     std::call_once(allocated_, [&] {
       if (!budget_->take(kept_bytes_)) {
-        refused_.store(true);
+        refused_ = true;
         return;
       }
-      took_ = true;
       scales_.reset(new std::byte[uint64_t(rows_) * param_row_bytes_]);
       biases_.reset(new std::byte[uint64_t(rows_) * param_row_bytes_]);
     });
-    if (refused_.load(std::memory_order_relaxed)) return;
+    if (refused_) return;  // written inside call_once, which orders it before this read
     uint8_t expect = kEmpty;
     if (!state_[size_t(row)].compare_exchange_strong(expect, kFilling, std::memory_order_acq_rel)) return;
     from_f32(sc_.data(), fdt_, scales_.get() + uint64_t(row) * param_row_bytes_, size_t(groups_));
@@ -146,9 +145,10 @@ class Module {
   void drop_kept() {
     bool expect = false;
     if (!state_ || !dropped_.compare_exchange_strong(expect, true)) return;
+    if (!scales_) return;  // nothing was kept: the budget was never taken
     scales_.reset();
     biases_.reset();
-    if (took_) budget_->give(kept_bytes_);
+    budget_->give(kept_bytes_);
   }
 
   transforms::F32Rows src_;
@@ -159,8 +159,7 @@ class Module {
   uint64_t param_row_bytes_ = 0;
   std::unique_ptr<std::byte[]> scales_, biases_;  // kept rows, in the float dtype
   std::once_flag allocated_;
-  bool took_ = false;                 // the budget gave kept_bytes_ (set inside allocated_)
-  std::atomic<bool> refused_{false};  // it did not: nothing is kept
+  bool refused_ = false;  // the budget refused kept_bytes_: nothing is kept (set inside allocated_)
   std::unique_ptr<std::atomic<uint8_t>[]> state_;
   std::array<std::atomic<int64_t>, 3> written_{};
   std::atomic<bool> dropped_{false};
@@ -183,7 +182,7 @@ Shape with_last(Shape s, int64_t last) {
 
 std::array<TensorEntry, 3> quantized_module(const TensorEntry& e, DType fdt, int bits, int group,
                                             std::shared_ptr<ParamBudget> budget) {
-  const std::string prefix = e.name.substr(0, e.name.size() - std::string_view(".weight").size());
+  const std::string prefix = e.name.substr(0, e.name.size() - kWeight.size());
   auto m = std::make_shared<Module>(e, fdt, bits, group, std::move(budget));
   const uint64_t w_row = uint64_t(m->words()) * 4, p_row = m->param_row_bytes();
   TensorEntry w{
@@ -207,8 +206,8 @@ std::vector<size_t> module_pull_order(const TensorStore& store, size_t lag) {
   order.reserve(store.size());
   std::deque<size_t> later;  // store index of each deferred module's scales (biases follow)
   auto is_module = [&](size_t i) {
-    if (i + 2 >= store.size() || store[i].dtype != DType::U32 || !store[i].name.ends_with(".weight")) return false;
-    const std::string_view prefix = std::string_view(store[i].name).substr(0, store[i].name.size() - 7);
+    if (i + 2 >= store.size() || store[i].dtype != DType::U32 || !store[i].name.ends_with(kWeight)) return false;
+    const std::string_view prefix = std::string_view(store[i].name).substr(0, store[i].name.size() - kWeight.size());
     const auto is = [&](size_t k, std::string_view suffix) {
       const std::string& n = store[k].name;
       return n.size() == prefix.size() + suffix.size() && n.starts_with(prefix) && n.ends_with(suffix);

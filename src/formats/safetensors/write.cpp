@@ -192,15 +192,16 @@ Result<std::vector<std::string>> write(const TensorStore& store, const fs::path&
   if (ec) {
     return make_error(ErrorCode::Io, "cannot create directory: {}", ec.message()).with_path(dir.string());
   }
-  if (!opt.pull_order.empty()) {
+  if (!opt.pull_order.empty()) {  // a permutation of the store, checked before any file exists
     std::vector<bool> seen(store.size());
+    bool ok = opt.pull_order.size() == store.size();
     for (size_t i : opt.pull_order) {
-      if (i >= store.size() || seen[i])
-        return make_error(ErrorCode::Internal, "pull order names tensor {} of {} twice or out of range", i, store.size());
-      seen[i] = true;
+      ok = ok && i < store.size() && !seen[i];
+      if (ok) seen[i] = true;
     }
-    if (opt.pull_order.size() != store.size())
-      return make_error(ErrorCode::Internal, "pull order names {} of {} tensors", opt.pull_order.size(), store.size());
+    if (!ok)
+      return make_error(ErrorCode::Internal, "the pull order ({} indices) is not a permutation of the {} tensors",
+                        opt.pull_order.size(), store.size());
   }
   std::vector<io::OutFile> files;
   std::vector<std::string> names;
